@@ -1,0 +1,221 @@
+//! The cluster file as the operator writes it: every table and key, with
+//! the span each value came from. These types are the user contract: the
+//! JSON schema and the reference in docs/ are generated from them, and the
+//! reader fills them. No defaults are applied here. Pure.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+
+use super::Spanned;
+use crate::model::SettingValue;
+
+/// A PostgreSQL cluster of one primary and its read-only mirrors, as mirrorset keeps it.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(title = "mirrorset cluster file", deny_unknown_fields)]
+pub struct ClusterFile {
+    /// The cluster's name and which node must be primary.
+    #[schemars(required)]
+    pub cluster: Option<Spanned<ClusterSection>>,
+    /// How mirrors replicate: the role, its passphrase and the transport.
+    #[schemars(required)]
+    pub replication: Option<Spanned<ReplicationSection>>,
+    /// PostgreSQL settings written on every node (a node's own `settings` override them).
+    #[schemars(with = "Option<BTreeMap<String, SettingValue>>")]
+    pub settings: Option<Spanned<Vec<SettingEntry>>>,
+    /// Values every node takes unless it sets its own.
+    pub defaults: Option<Spanned<NodeDefaults>>,
+    /// The nodes, by name (`[a-z0-9_-]`, at most 63 characters).
+    #[schemars(required, with = "BTreeMap<String, NodeSection>")]
+    #[schemars(extend("propertyNames" = { "pattern": "^[a-z0-9_-]{1,63}$" }, "minProperties" = 1))]
+    pub nodes: Option<Spanned<Vec<NodeEntry>>>,
+}
+
+/// One `name = value` of a settings table.
+pub type SettingEntry = (Spanned<String>, Spanned<SettingValue>);
+
+/// One `[nodes.NAME]` table.
+pub type NodeEntry = (Spanned<String>, Spanned<NodeSection>);
+
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The cluster's name: `[a-z0-9_-]`, at most 63 characters. It names locks, audit records and backups.
+    #[schemars(required, regex(pattern = r"^[a-z0-9_-]{1,63}$"))]
+    pub name: Option<Spanned<String>>,
+    /// The node that must be primary. Change it to another member to switch over.
+    #[schemars(required)]
+    pub primary: Option<Spanned<String>>,
+}
+
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ReplicationSection {
+    /// The replication role: `[a-z0-9_]`, at most 63 characters, not `postgres` nor `pg_*`.
+    #[schemars(required, regex(pattern = r"^[a-z_][a-z0-9_]{0,62}$"))]
+    pub user: Option<Spanned<String>>,
+    /// Where the role's passphrase is read from. Never the passphrase itself: this file is meant for version control.
+    #[schemars(required)]
+    pub passphrase: Option<Spanned<PassphraseRef>>,
+    /// How replication travels, one value for the whole cluster: `plain` (default) or `tls`.
+    pub transport: Option<Spanned<TransportName>>,
+    /// The role's connection limit. Default: the number of members plus 2. At least the number of members (one per mirror, one for pg_rewind); -1 is unlimited.
+    pub connection_limit: Option<Spanned<i64>>,
+    /// The most WAL a slot may hold back on the primary, with a PostgreSQL unit ("20GB"). A dead mirror's slot must never fill the primary's disk.
+    #[schemars(required, with = "SizeString")]
+    pub max_slot_wal_keep_size: Option<Spanned<String>>,
+    /// The certificate authority, required when `transport = "tls"`.
+    pub tls: Option<Spanned<ReplicationTlsSection>>,
+}
+
+/// `plain` or `tls`.
+#[derive(Debug, JsonSchema)]
+#[schemars(transparent)]
+pub struct TransportName(#[schemars(regex(pattern = "^(plain|tls)$"))] pub String);
+
+// Schema-only types describe what the reader accepts; nothing constructs them.
+#[allow(dead_code)]
+/// A size with a PostgreSQL unit: B, kB, MB, GB or TB (case-sensitive), e.g. "20GB".
+#[derive(JsonSchema)]
+#[schemars(transparent)]
+pub struct SizeString(#[schemars(regex(pattern = r"^[0-9]+ *(B|kB|MB|GB|TB)$"))] pub String);
+
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ReplicationTlsSection {
+    /// A local PEM file with the CA that signed every node's certificate; uploaded to every node. Relative to this file's folder.
+    #[schemars(required)]
+    pub ca: Option<Spanned<String>>,
+}
+
+/// Exactly one of `env`, `file` or `command`.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(with = "PassphraseRefSchema")]
+pub struct PassphraseRef {
+    pub env: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub command: Option<Spanned<Vec<String>>>,
+}
+
+/// Where the passphrase is read from, on the machine that runs mirrorset.
+#[allow(dead_code)] // schema only
+#[derive(JsonSchema)]
+#[schemars(untagged, deny_unknown_fields)]
+pub enum PassphraseRefSchema {
+    /// An environment variable, e.g. `{ env = "PAM_PROD_REPL_PASSPHRASE" }`.
+    Env { env: String },
+    /// A local file readable only by its owner, e.g. `{ file = "secrets/repl" }`.
+    File { file: String },
+    /// A program whose output is the passphrase, e.g. `{ command = ["pass", "show", "db/repl"] }`.
+    Command {
+        #[schemars(length(min = 1))]
+        command: Vec<String>,
+    },
+}
+
+/// Values every node takes unless it sets its own.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct NodeDefaults {
+    pub ssh: Option<Spanned<SshSection>>,
+    pub postgres: Option<Spanned<PostgresSection>>,
+}
+
+/// How mirrorset logs in to a node over SSH.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SshSection {
+    /// The login user. Default: `postgres`. When it is not the PostgreSQL OS user, commands run through `sudo -n -u <os_user>`.
+    pub user: Option<Spanned<String>>,
+    /// Default: 22.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<Spanned<i64>>,
+    /// A local private key file (`~` allowed). Default: none, the ssh-agent is asked.
+    pub key: Option<Spanned<String>>,
+    /// The local known_hosts file host keys are checked against. Default: `~/.ssh/known_hosts`.
+    pub known_hosts: Option<Spanned<String>>,
+}
+
+/// Where PostgreSQL lives on a node and how it is run. Paths are on the node and absolute.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PostgresSection {
+    /// Default: `/var/lib/postgresql/15/main`.
+    pub data_dir: Option<Spanned<String>>,
+    /// The folder of postgresql.conf; mirrorset.conf is written beside it. Default: `/etc/postgresql/15/main`.
+    pub config_dir: Option<Spanned<String>>,
+    /// Default: `/usr/lib/postgresql/15/bin`.
+    pub bin_dir: Option<Spanned<String>>,
+    /// Default: 5432.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<Spanned<i64>>,
+    /// Default: `/var/run/postgresql`.
+    pub socket_dir: Option<Spanned<String>>,
+    /// `pg_ctl` (default), `systemd:<unit>`, or a table of commands.
+    pub service: Option<Spanned<ServiceSpec>>,
+    /// The libpq passfile for the replication passphrase, outside the data dir. Default: `mirrorset.pgpass` beside the data dir.
+    pub passfile: Option<Spanned<String>>,
+    /// Where `pg_ctl -l` writes the server's output. Default: `postgresql-mirrorset.log` beside the data dir.
+    pub log_file: Option<Spanned<String>>,
+    /// The OS user that owns the data dir and runs the server. Default: `postgres`.
+    pub os_user: Option<Spanned<String>>,
+}
+
+/// How the server is started, stopped and reloaded.
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
+pub enum ServiceSpec {
+    /// `pg_ctl` or `systemd:<unit>`.
+    Named(#[schemars(regex(pattern = "^(pg_ctl|systemd:.+)$"))] String),
+    /// Programs with their arguments, run on the node.
+    Commands(ServiceCommands),
+}
+
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ServiceCommands {
+    #[schemars(required, length(min = 1))]
+    pub start: Option<Spanned<Vec<String>>>,
+    #[schemars(required, length(min = 1))]
+    pub stop: Option<Spanned<Vec<String>>>,
+    /// Default: stop, then start.
+    #[schemars(length(min = 1))]
+    pub restart: Option<Spanned<Vec<String>>>,
+    /// Default: `SELECT pg_reload_conf()`.
+    #[schemars(length(min = 1))]
+    pub reload: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct NodeSection {
+    /// The address other nodes replicate from and pg_hba allows: an IP address or DNS name.
+    #[schemars(required)]
+    pub host: Option<Spanned<String>>,
+    /// The address mirrorset connects to over SSH. Default: `host`.
+    pub ssh_host: Option<Spanned<String>>,
+    /// This node's slot on whichever node is primary: `[a-z0-9_]`. Default: the node name with `-` as `_`.
+    #[schemars(regex(pattern = r"^[a-z0-9_]{1,63}$"))]
+    pub slot: Option<Spanned<String>>,
+    /// `member` (default), `standalone` (detached, independent server) or `absent` (removed; the node itself is left alone).
+    #[schemars(regex(pattern = "^(member|standalone|absent)$"))]
+    pub state: Option<Spanned<String>>,
+    /// The node's certificate and key, required when `transport = "tls"`.
+    pub tls: Option<Spanned<NodeTlsSection>>,
+    /// Settings for this node only, over `[settings]`.
+    #[schemars(with = "Option<BTreeMap<String, SettingValue>>")]
+    pub settings: Option<Spanned<Vec<SettingEntry>>>,
+    pub ssh: Option<Spanned<SshSection>>,
+    pub postgres: Option<Spanned<PostgresSection>>,
+}
+
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct NodeTlsSection {
+    /// A local PEM certificate for the node's host, signed by `[replication.tls] ca`.
+    #[schemars(required)]
+    pub cert: Option<Spanned<String>>,
+    /// The certificate's local private key file; uploaded with mode 0600.
+    #[schemars(required)]
+    pub key: Option<Spanned<String>>,
+}

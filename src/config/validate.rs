@@ -1,0 +1,957 @@
+//! Turns the `ClusterFile` as written into a `Cluster` with every default
+//! applied, reporting every rule it breaks. Input: `ClusterFile` and the
+//! file's path. Output: `Cluster` or problems. I/O: only whether local files
+//! the cluster file names (TLS certificates, keys) exist.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::file::{
+    ClusterFile, NodeDefaults, NodeEntry, PassphraseRef, PostgresSection, ServiceSpec,
+    SettingEntry, SshSection,
+};
+use super::{Problem, Rule, Spanned};
+use crate::model::{
+    Cluster, ClusterName, IdentifierError, Node, NodeName, NodeState, NodeTls, PassphraseSource,
+    PostgresLayout, Replication, ReplicationTls, ReplicationTransport, RoleName, ServiceControl,
+    SettingValue, Settings, Size, SlotName, SshTarget,
+};
+use crate::model::{GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind};
+
+const DEFAULT_SSH_USER: &str = "postgres";
+const DEFAULT_SSH_PORT: u16 = 22;
+const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
+const DEFAULT_DATA_DIR: &str = "/var/lib/postgresql/15/main";
+const DEFAULT_CONFIG_DIR: &str = "/etc/postgresql/15/main";
+const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+const DEFAULT_POSTGRES_PORT: u16 = 5432;
+const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
+const DEFAULT_OS_USER: &str = "postgres";
+/// Connections the replication role needs beyond one per mirror: pg_rewind, plus a spare.
+const CONNECTION_LIMIT_HEADROOM: i64 = 2;
+
+/// Settings with their spans, so a problem found after merging still points at the line.
+type SpannedSettings = BTreeMap<String, Spanned<SettingValue>>;
+
+pub fn validate(file: ClusterFile, path: &Path, problems: &mut Vec<Problem>) -> Option<Cluster> {
+    let base_dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut check = Checker { problems, base_dir };
+
+    let (name, primary) = match &file.cluster {
+        Some(section) => (
+            section.name.as_ref().and_then(|name| {
+                check.identifier(
+                    name,
+                    ClusterName::new,
+                    Rule::InvalidClusterName,
+                    "cluster name",
+                )
+            }),
+            section.primary.clone(),
+        ),
+        None => (None, None),
+    };
+    let settings = check.settings(file.settings.as_ref());
+    let defaults = file.defaults.as_ref().map(|d| &d.value);
+    let transport = file
+        .replication
+        .as_ref()
+        .and_then(|replication| replication.transport.as_ref())
+        .and_then(|transport| check.transport(transport))
+        .unwrap_or(ReplicationTransport::Plain);
+    let nodes = check.nodes(file.nodes.as_ref(), defaults, &settings, transport);
+    let primary = primary.and_then(|primary| check.primary(&primary, &nodes));
+    let replication = file
+        .replication
+        .as_ref()
+        .and_then(|section| check.replication(section, transport, &nodes));
+    if let Some(entries) = &file.nodes {
+        check.duplicates(entries);
+    }
+
+    if !check.problems.is_empty() {
+        return None;
+    }
+    Some(Cluster {
+        file: path.to_path_buf(),
+        name: name?,
+        primary: primary?,
+        replication: replication?,
+        settings: settings
+            .into_iter()
+            .map(|(key, value)| (key, value.value))
+            .collect(),
+        nodes: nodes.into_iter().map(|checked| checked.node).collect(),
+    })
+}
+
+/// A node as validated, with the spans later cross-node checks point at.
+struct CheckedNode {
+    node: Node,
+    state_span: Option<Range<usize>>,
+}
+
+struct Checker<'p> {
+    problems: &'p mut Vec<Problem>,
+    base_dir: PathBuf,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    fn identifier<T>(
+        &mut self,
+        text: &Spanned<String>,
+        parse: impl Fn(&str) -> Result<T, IdentifierError>,
+        rule: Rule,
+        what: &str,
+    ) -> Option<T> {
+        match parse(text) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let help = match rule {
+                    Rule::InvalidSlotName | Rule::InvalidUserName => {
+                        "PostgreSQL allows lowercase letters, digits and _, at most 63 characters"
+                    }
+                    _ => "use lowercase letters, digits, _ and -, at most 63 characters",
+                };
+                self.report(
+                    Problem::new(
+                        rule,
+                        format!("{what} {:?} is not valid: {error}", text.value),
+                    )
+                    .at(text.span.clone(), format!("invalid {what}"))
+                    .help(help),
+                );
+                None
+            }
+        }
+    }
+
+    fn transport(
+        &mut self,
+        transport: &Spanned<super::file::TransportName>,
+    ) -> Option<ReplicationTransport> {
+        match transport.0.parse() {
+            Ok(transport) => Some(transport),
+            Err(()) => {
+                self.report(
+                    Problem::new(
+                        Rule::InvalidTransport,
+                        format!("transport {:?} is not one mirrorset knows", transport.0),
+                    )
+                    .at(transport.span.clone(), "expected \"plain\" or \"tls\"")
+                    .help("\"plain\" sends replication unencrypted; \"tls\" encrypts it and verifies every server"),
+                );
+                None
+            }
+        }
+    }
+
+    fn replication(
+        &mut self,
+        section: &Spanned<super::file::ReplicationSection>,
+        transport: ReplicationTransport,
+        nodes: &[CheckedNode],
+    ) -> Option<Replication> {
+        let user = section.user.as_ref().and_then(|user| {
+            self.identifier(
+                user,
+                RoleName::new,
+                Rule::InvalidUserName,
+                "replication user",
+            )
+        });
+        let passphrase = section
+            .passphrase
+            .as_ref()
+            .and_then(|source| self.passphrase(source));
+        let max_slot_wal_keep_size = section.max_slot_wal_keep_size.as_ref().and_then(|size| {
+            match size.parse::<Size>() {
+                Ok(parsed) if parsed.bytes() >= 1 << 20 => Some(parsed),
+                Ok(_) => {
+                    self.report(
+                        Problem::new(Rule::InvalidSize, "max_slot_wal_keep_size is below 1MB")
+                            .at(size.span.clone(), "PostgreSQL counts it in whole megabytes")
+                            .help("size it below the free space of the primary's WAL disk, e.g. \"20GB\""),
+                    );
+                    None
+                }
+                Err(reason) => {
+                    self.report(
+                        Problem::new(Rule::InvalidSize, format!("max_slot_wal_keep_size: {reason}"))
+                            .at(size.span.clone(), "not a size")
+                            .help("size it below the free space of the primary's WAL disk, e.g. \"20GB\""),
+                    );
+                    None
+                }
+            }
+        });
+        let members = nodes
+            .iter()
+            .filter(|n| n.node.state == NodeState::Member)
+            .count() as i64;
+        let connection_limit = match &section.connection_limit {
+            None => Some(members + CONNECTION_LIMIT_HEADROOM),
+            Some(limit) if limit.value == -1 || limit.value >= members.max(1) => Some(limit.value),
+            Some(limit) => {
+                self.report(
+                    Problem::new(
+                        Rule::InvalidConnectionLimit,
+                        format!(
+                            "connection_limit {} is too low for {members} members",
+                            limit.value
+                        ),
+                    )
+                    .at(limit.span.clone(), format!("at least {members}, or -1 for no limit"))
+                    .help(
+                        "the replication role needs one connection per mirror and one for pg_rewind; \
+                         leave it out to get the number of members plus 2",
+                    ),
+                );
+                None
+            }
+        };
+        let tls = match (&section.tls, transport) {
+            (Some(tls), _) => tls
+                .ca
+                .as_ref()
+                .and_then(|ca| self.local_file(ca, "CA certificate"))
+                .map(|ca| ReplicationTls { ca }),
+            (None, ReplicationTransport::Tls) => {
+                let span = section
+                    .transport
+                    .as_ref()
+                    .map(|t| t.span.clone())
+                    .unwrap_or(section.span.clone());
+                self.report(
+                    Problem::new(Rule::TlsMissing, "transport is \"tls\" but [replication.tls] is missing")
+                        .at(span, "tls needs a certificate authority")
+                        .help("add [replication.tls] with ca = \"<local PEM file of the CA that signed every node's certificate>\""),
+                );
+                None
+            }
+            (None, ReplicationTransport::Plain) => None,
+        };
+        Some(Replication {
+            user: user?,
+            passphrase: passphrase?,
+            transport,
+            connection_limit: connection_limit?,
+            max_slot_wal_keep_size: max_slot_wal_keep_size?,
+            tls,
+        })
+    }
+
+    fn passphrase(&mut self, source: &Spanned<PassphraseRef>) -> Option<PassphraseSource> {
+        let given: Vec<&str> = [
+            source.env.as_ref().map(|_| "env"),
+            source.file.as_ref().map(|_| "file"),
+            source.command.as_ref().map(|_| "command"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let help = "write exactly one of { env = \"VAR\" }, { file = \"path\" }, { command = [\"program\", \"arg\"] }";
+        if given.len() != 1 {
+            let message = if given.is_empty() {
+                "the passphrase names no source".to_owned()
+            } else {
+                format!(
+                    "the passphrase names {} sources ({})",
+                    given.len(),
+                    given.join(", ")
+                )
+            };
+            self.report(
+                Problem::new(Rule::InvalidPassphraseSource, message)
+                    .at(
+                        source.span.clone(),
+                        "expected exactly one of env, file, command",
+                    )
+                    .help(help),
+            );
+            return None;
+        }
+        let empty = |span: &Range<usize>, what: &str| {
+            Problem::new(
+                Rule::InvalidPassphraseSource,
+                format!("the passphrase {what} is empty"),
+            )
+            .at(span.clone(), "empty")
+            .help(help)
+        };
+        if let Some(env) = &source.env {
+            if env.trim().is_empty() {
+                self.report(empty(&env.span, "environment variable name"));
+                return None;
+            }
+            return Some(PassphraseSource::Env(env.value.clone()));
+        }
+        if let Some(file) = &source.file {
+            if file.trim().is_empty() {
+                self.report(empty(&file.span, "file name"));
+                return None;
+            }
+            return Some(PassphraseSource::File(self.local_path(file)));
+        }
+        let command = source.command.as_ref()?;
+        if command
+            .first()
+            .is_none_or(|program| program.trim().is_empty())
+        {
+            self.report(empty(&command.span, "command"));
+            return None;
+        }
+        Some(PassphraseSource::Command(command.value.clone()))
+    }
+
+    /// A local path as written, relative to the cluster file's folder, `~` expanded.
+    fn local_path(&self, written: &str) -> PathBuf {
+        if let Some(rest) = written.strip_prefix("~/") {
+            if let Some(home) = std::env::var_os("HOME") {
+                return PathBuf::from(home).join(rest);
+            }
+        }
+        self.base_dir.join(written)
+    }
+
+    fn local_file(&mut self, written: &Spanned<String>, what: &str) -> Option<PathBuf> {
+        let path = self.local_path(written);
+        if path.is_file() {
+            return Some(path);
+        }
+        self.report(
+            Problem::new(
+                Rule::TlsFileMissing,
+                format!("the {what} {} does not exist", path.display()),
+            )
+            .at(written.span.clone(), "no such file")
+            .help(format!(
+                "paths are relative to the cluster file's folder ({})",
+                if self.base_dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    &self.base_dir
+                }
+                .display()
+            )),
+        );
+        None
+    }
+
+    fn settings(&mut self, table: Option<&Spanned<Vec<SettingEntry>>>) -> SpannedSettings {
+        let mut settings = SpannedSettings::new();
+        for (name, value) in table.map(|t| t.value.iter()).into_iter().flatten() {
+            if !is_setting_name(name) {
+                self.report(
+                    Problem::new(Rule::InvalidSettingName, format!("{:?} is not a PostgreSQL setting name", name.value))
+                        .at(name.span.clone(), "not a setting name")
+                        .help("setting names are lowercase letters, digits and _, with at most one prefix. for extensions"),
+                );
+                continue;
+            }
+            if let Some(instead) = managed_by_mirrorset(name) {
+                self.report(
+                    Problem::new(
+                        Rule::ManagedSetting,
+                        format!("`{}` is managed by mirrorset", name.value),
+                    )
+                    .at(name.span.clone(), "set by mirrorset")
+                    .help(instead),
+                );
+                continue;
+            }
+            if self.setting_value(name, value) {
+                settings.insert(name.value.clone(), value.clone());
+            }
+        }
+        settings
+    }
+
+    /// Checks one setting's value on its own; true when it is usable.
+    fn setting_value(&mut self, name: &str, value: &Spanned<SettingValue>) -> bool {
+        let unsafe_value = |reason: &str, help: &str| {
+            Problem::new(
+                Rule::UnsafeSetting,
+                format!("{name} = {} {reason}", value.value),
+            )
+            .at(value.span.clone(), "unsafe for a replicated cluster")
+            .help(help.to_owned())
+        };
+        let problem = match (name, &value.value) {
+            ("wal_level", SettingValue::String(level))
+                if level != "replica" && level != "logical" =>
+            {
+                Some(unsafe_value(
+                    "leaves no WAL for mirrors to replay",
+                    "mirrorset writes wal_level = replica; set \"logical\" if you also need logical decoding",
+                ))
+            }
+            ("wal_log_hints" | "hot_standby", v) if setting_is_off(v) => Some(unsafe_value(
+                if name == "wal_log_hints" {
+                    "makes pg_rewind impossible, so an old primary could never rejoin"
+                } else {
+                    "makes the read-only servers refuse every read"
+                },
+                "leave it out: mirrorset turns it on",
+            )),
+            _ => match (unit_kind(name), &value.value) {
+                (Some(UnitKind::Size), SettingValue::String(text)) => text.parse::<Size>().err(),
+                (Some(UnitKind::Duration), SettingValue::String(text)) => {
+                    text.parse::<GucDuration>().err()
+                }
+                _ => None,
+            }
+            .map(|reason| {
+                Problem::new(Rule::InvalidSettingValue, format!("{name}: {reason}"))
+                    .at(value.span.clone(), "PostgreSQL would refuse this value")
+                    .help("or give a plain integer in the setting's base unit")
+            }),
+        };
+        match problem {
+            Some(problem) => {
+                self.report(problem);
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn nodes(
+        &mut self,
+        table: Option<&Spanned<Vec<NodeEntry>>>,
+        defaults: Option<&NodeDefaults>,
+        cluster_settings: &SpannedSettings,
+        transport: ReplicationTransport,
+    ) -> Vec<CheckedNode> {
+        // A missing or mistyped [nodes] was reported by the reader already.
+        let Some(table) = table else {
+            return Vec::new();
+        };
+        let entries = table.value.as_slice();
+        if entries.is_empty() {
+            let span = table.span.clone();
+            self.report(
+                Problem::new(Rule::NoNodes, "the cluster has no nodes")
+                    .at(span, "at least one node is needed")
+                    .help("add a table per node: [nodes.db1] host = \"10.0.0.11\""),
+            );
+            return Vec::new();
+        }
+        let members = entries
+            .iter()
+            .filter(|(_, node)| {
+                node.state
+                    .as_ref()
+                    .is_none_or(|state| state.value == "member")
+            })
+            .count() as i64;
+        entries
+            .iter()
+            .filter_map(|(name, section)| {
+                self.node(
+                    name,
+                    section,
+                    defaults,
+                    cluster_settings,
+                    transport,
+                    members,
+                )
+            })
+            .collect()
+    }
+
+    fn node(
+        &mut self,
+        name: &Spanned<String>,
+        section: &Spanned<super::file::NodeSection>,
+        defaults: Option<&NodeDefaults>,
+        cluster_settings: &SpannedSettings,
+        transport: ReplicationTransport,
+        members: i64,
+    ) -> Option<CheckedNode> {
+        let node_name = self.identifier(name, NodeName::new, Rule::InvalidNodeName, "node name");
+        let host = section
+            .host
+            .as_ref()
+            .and_then(|host| self.host(host, "host"));
+        let ssh_host = match &section.ssh_host {
+            Some(ssh_host) => self.host(ssh_host, "ssh_host"),
+            None => host.clone(),
+        };
+        let slot = match (&section.slot, &node_name) {
+            (Some(slot), _) => {
+                self.identifier(slot, SlotName::new, Rule::InvalidSlotName, "slot name")
+            }
+            (None, Some(node_name)) => SlotName::default_for(node_name).ok(),
+            (None, None) => None,
+        };
+        let state = match &section.state {
+            None => Some(NodeState::Member),
+            Some(state) => match state.parse() {
+                Ok(parsed) => Some(parsed),
+                Err(()) => {
+                    self.report(
+                        Problem::new(Rule::InvalidState, format!("state {:?} is not one mirrorset knows", state.value))
+                            .at(state.span.clone(), "expected \"member\", \"standalone\" or \"absent\"")
+                            .help("member: in the cluster; standalone: detached and promoted on its own; absent: removed, node left alone"),
+                    );
+                    None
+                }
+            },
+        };
+        let tls = match (&section.tls, transport) {
+            (Some(tls), _) => {
+                let cert = tls
+                    .cert
+                    .as_ref()
+                    .and_then(|cert| self.local_file(cert, "certificate"));
+                let key = tls
+                    .key
+                    .as_ref()
+                    .and_then(|key| self.local_file(key, "private key"));
+                cert.zip(key).map(|(cert, key)| NodeTls { cert, key })
+            }
+            (None, ReplicationTransport::Tls) => {
+                self.report(
+                    Problem::new(
+                        Rule::TlsMissing,
+                        format!("node {} has no certificate, but transport is \"tls\"", name.value),
+                    )
+                    .at(name.span.clone(), "needs tls = { cert = \"…\", key = \"…\" }")
+                    .help("give every node a certificate for its host, signed by [replication.tls] ca"),
+                );
+                None
+            }
+            (None, ReplicationTransport::Plain) => None,
+        };
+        let mut settings = cluster_settings.clone();
+        settings.extend(self.settings(section.settings.as_ref()));
+        if let (Some(host), Some(state)) = (&host, state) {
+            self.node_settings(&settings, host, state, members);
+        }
+        let ssh = self.ssh(
+            defaults.and_then(|d| d.ssh.as_deref()),
+            section.ssh.as_deref(),
+            ssh_host.clone(),
+        );
+        let postgres = self.postgres(
+            defaults.and_then(|d| d.postgres.as_deref()),
+            section.postgres.as_deref(),
+        );
+        Some(CheckedNode {
+            node: Node {
+                name: node_name?,
+                host: host?,
+                slot: slot?,
+                state: state?,
+                tls,
+                settings: settings
+                    .into_iter()
+                    .map(|(key, value)| (key, value.value))
+                    .collect::<Settings>(),
+                ssh: ssh?,
+                postgres: postgres?,
+            },
+            state_span: section.state.as_ref().map(|state| state.span.clone()),
+        })
+    }
+
+    /// Checks that need the node: sizes that depend on the member count, its listen address.
+    fn node_settings(
+        &mut self,
+        settings: &SpannedSettings,
+        host: &str,
+        state: NodeState,
+        members: i64,
+    ) {
+        if state != NodeState::Member {
+            return;
+        }
+        for name in ["max_wal_senders", "max_replication_slots"] {
+            if let Some(value) = settings.get(name) {
+                if let SettingValue::Integer(n) = value.value {
+                    if n < members {
+                        self.report(
+                            Problem::new(
+                                Rule::UnsafeSetting,
+                                format!("{name} = {n} is below the {members} the cluster's members need"),
+                            )
+                            .at(value.span.clone(), format!("at least {members}"))
+                            .help("leave it out: mirrorset sizes it from the number of members, with headroom"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(value) = settings.get("listen_addresses") {
+            if let SettingValue::String(addresses) = &value.value {
+                let covers = addresses.split(',').map(str::trim).any(|address| {
+                    address == "*" || address == "0.0.0.0" || address == "::" || address == host
+                });
+                if !covers {
+                    self.report(
+                        Problem::new(
+                            Rule::UnsafeSetting,
+                            format!("listen_addresses = '{addresses}' does not include this node's host {host}"),
+                        )
+                        .at(value.span.clone(), format!("mirrors connect to {host}"))
+                        .help("leave it out (mirrorset adds the host), or include the host or '*'"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn host(&mut self, host: &Spanned<String>, what: &str) -> Option<String> {
+        if host.parse::<IpAddr>().is_ok() || is_dns_name(host) {
+            return Some(host.value.clone());
+        }
+        self.report(
+            Problem::new(Rule::InvalidHost, format!("{what} {:?} is not an IP address or DNS name", host.value))
+                .at(host.span.clone(), "not an address")
+                .help("write the address other nodes reach this node at, e.g. \"10.0.0.12\" or \"db2.example.net\", without port or scheme"),
+        );
+        None
+    }
+
+    fn port(&mut self, port: Option<&Spanned<i64>>, default: u16) -> Option<u16> {
+        let Some(port) = port else {
+            return Some(default);
+        };
+        match u16::try_from(port.value) {
+            Ok(valid) if valid > 0 => Some(valid),
+            _ => {
+                self.report(
+                    Problem::new(
+                        Rule::InvalidPort,
+                        format!("port {} is out of range", port.value),
+                    )
+                    .at(port.span.clone(), "expected 1 to 65535"),
+                );
+                None
+            }
+        }
+    }
+
+    fn non_empty(&mut self, value: Option<&Spanned<String>>, what: &str) -> Option<Option<String>> {
+        match value {
+            Some(text) if text.trim().is_empty() => {
+                self.report(
+                    Problem::new(Rule::EmptyValue, format!("{what} is empty"))
+                        .at(text.span.clone(), "empty")
+                        .help("leave the key out to use the default"),
+                );
+                None
+            }
+            other => Some(other.map(|text| text.value.clone())),
+        }
+    }
+
+    fn ssh(
+        &mut self,
+        defaults: Option<&SshSection>,
+        node: Option<&SshSection>,
+        host: Option<String>,
+    ) -> Option<SshTarget> {
+        let pick = |field: fn(&SshSection) -> Option<&Spanned<String>>| {
+            node.and_then(field).or_else(|| defaults.and_then(field))
+        };
+        let port = node
+            .and_then(|s| s.port.as_ref())
+            .or_else(|| defaults.and_then(|s| s.port.as_ref()));
+        let user = self.non_empty(pick(|s| s.user.as_ref()), "ssh.user");
+        let key = self.non_empty(pick(|s| s.key.as_ref()), "ssh.key");
+        let known_hosts = self.non_empty(pick(|s| s.known_hosts.as_ref()), "ssh.known_hosts");
+        let port = self.port(port, DEFAULT_SSH_PORT);
+        Some(SshTarget {
+            host: host?,
+            port: port?,
+            user: user?.unwrap_or_else(|| DEFAULT_SSH_USER.to_owned()),
+            key: key?.map(|key| self.local_path(&key)),
+            known_hosts: self
+                .local_path(&known_hosts?.unwrap_or_else(|| DEFAULT_KNOWN_HOSTS.to_owned())),
+        })
+    }
+
+    fn postgres(
+        &mut self,
+        defaults: Option<&PostgresSection>,
+        node: Option<&PostgresSection>,
+    ) -> Option<PostgresLayout> {
+        let pick = |field: fn(&PostgresSection) -> Option<&Spanned<String>>| {
+            node.and_then(field).or_else(|| defaults.and_then(field))
+        };
+        let data_dir = self.remote_path(
+            pick(|p| p.data_dir.as_ref()),
+            "postgres.data_dir",
+            DEFAULT_DATA_DIR,
+        );
+        let config_dir = self.remote_path(
+            pick(|p| p.config_dir.as_ref()),
+            "postgres.config_dir",
+            DEFAULT_CONFIG_DIR,
+        );
+        let bin_dir = self.remote_path(
+            pick(|p| p.bin_dir.as_ref()),
+            "postgres.bin_dir",
+            DEFAULT_BIN_DIR,
+        );
+        let socket_dir = self.remote_path(
+            pick(|p| p.socket_dir.as_ref()),
+            "postgres.socket_dir",
+            DEFAULT_SOCKET_DIR,
+        );
+        let beside_data_dir = |file: &str| {
+            let data_dir = data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR);
+            let parent = Path::new(data_dir).parent().unwrap_or(Path::new("/"));
+            parent.join(file).display().to_string()
+        };
+        let default_passfile = beside_data_dir("mirrorset.pgpass");
+        let default_log_file = beside_data_dir("postgresql-mirrorset.log");
+        let passfile_written = pick(|p| p.passfile.as_ref());
+        let passfile = self.remote_path(passfile_written, "postgres.passfile", &default_passfile);
+        let log_file = self.remote_path(
+            pick(|p| p.log_file.as_ref()),
+            "postgres.log_file",
+            &default_log_file,
+        );
+        let os_user = self.non_empty(pick(|p| p.os_user.as_ref()), "postgres.os_user");
+        let port = node
+            .and_then(|p| p.port.as_ref())
+            .or_else(|| defaults.and_then(|p| p.port.as_ref()));
+        let port = self.port(port, DEFAULT_POSTGRES_PORT);
+        let service = node
+            .and_then(|p| p.service.as_ref())
+            .or_else(|| defaults.and_then(|p| p.service.as_ref()));
+        let service = match service {
+            None => Some(ServiceControl::PgCtl),
+            Some(service) => self.service(service),
+        };
+        if let (Some(data_dir), Some(passfile)) = (&data_dir, &passfile) {
+            let inside = Path::new(passfile).starts_with(Path::new(data_dir));
+            if inside {
+                let span = passfile_written.map(|p| p.span.clone()).unwrap_or(0..0);
+                self.report(
+                    Problem::new(
+                        Rule::PassfileInDataDir,
+                        format!("the passfile {passfile} is inside the data directory {data_dir}"),
+                    )
+                    .at(span, "inside the data directory")
+                    .help("pg_basebackup would copy it to every mirror and pg_rewind would overwrite it; put it beside the data directory"),
+                );
+            }
+        }
+        Some(PostgresLayout {
+            data_dir: data_dir?,
+            config_dir: config_dir?,
+            bin_dir: bin_dir?,
+            port: port?,
+            socket_dir: socket_dir?,
+            service: service?,
+            passfile: passfile?,
+            log_file: log_file?,
+            os_user: os_user?.unwrap_or_else(|| DEFAULT_OS_USER.to_owned()),
+        })
+    }
+
+    fn remote_path(
+        &mut self,
+        written: Option<&Spanned<String>>,
+        what: &str,
+        default: &str,
+    ) -> Option<String> {
+        let Some(written) = written else {
+            return Some(default.to_owned());
+        };
+        if written.starts_with('/') {
+            return Some(written.trim_end_matches('/').to_owned())
+                .filter(|p| !p.is_empty())
+                .or(Some("/".into()));
+        }
+        self.report(
+            Problem::new(Rule::RelativePath, format!("{what} {:?} is not an absolute path", written.value))
+                .at(written.span.clone(), "relative")
+                .help("paths on the node must start with /, since the login directory differs between nodes and users"),
+        );
+        None
+    }
+
+    fn service(&mut self, service: &Spanned<ServiceSpec>) -> Option<ServiceControl> {
+        let invalid = |span: Range<usize>, message: String| {
+            Problem::new(Rule::InvalidService, message)
+                .at(span, "expected \"pg_ctl\" or \"systemd:<unit>\"")
+                .help("e.g. service = \"systemd:postgresql@15-main\", or service = { start = [...], stop = [...] }")
+        };
+        match &service.value {
+            ServiceSpec::Named(name) if name == "pg_ctl" => Some(ServiceControl::PgCtl),
+            ServiceSpec::Named(name) => match name.strip_prefix("systemd:") {
+                Some(unit) if !unit.trim().is_empty() => Some(ServiceControl::Systemd {
+                    unit: unit.to_owned(),
+                }),
+                _ => {
+                    self.report(invalid(
+                        service.span.clone(),
+                        format!("service {name:?} is not one mirrorset knows"),
+                    ));
+                    None
+                }
+            },
+            ServiceSpec::Commands(commands) => {
+                let mut argv = |command: Option<&Spanned<Vec<String>>>,
+                                what: &str|
+                 -> Option<Option<Vec<String>>> {
+                    match command {
+                        Some(argv)
+                            if argv.first().is_none_or(|program| program.trim().is_empty()) =>
+                        {
+                            self.report(
+                                Problem::new(Rule::InvalidService, format!("the service's {what} command is empty"))
+                                    .at(argv.span.clone(), "no program")
+                                    .help("write the program and its arguments, e.g. [\"sudo\", \"systemctl\", \"start\", \"postgresql\"]"),
+                            );
+                            None
+                        }
+                        other => Some(other.map(|argv| argv.value.clone())),
+                    }
+                };
+                let start = argv(commands.start.as_ref(), "start");
+                let stop = argv(commands.stop.as_ref(), "stop");
+                let restart = argv(commands.restart.as_ref(), "restart");
+                let reload = argv(commands.reload.as_ref(), "reload");
+                Some(ServiceControl::Commands {
+                    start: start??,
+                    stop: stop??,
+                    restart: restart?,
+                    reload: reload?,
+                })
+            }
+        }
+    }
+
+    fn primary(&mut self, primary: &Spanned<String>, nodes: &[CheckedNode]) -> Option<NodeName> {
+        let Some(node) = nodes
+            .iter()
+            .find(|checked| checked.node.name.as_str() == primary.value)
+        else {
+            let closest = nodes
+                .iter()
+                .map(|checked| {
+                    (
+                        strsim::jaro_winkler(primary, checked.node.name.as_str()),
+                        &checked.node.name,
+                    )
+                })
+                .filter(|(score, _)| *score > 0.7)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let names = nodes
+                .iter()
+                .map(|c| c.node.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let help = match closest {
+                Some((_, name)) => format!("did you mean {name:?}?"),
+                None if names.is_empty() => "name one of the [nodes] tables".to_owned(),
+                None => format!("the nodes are {names}"),
+            };
+            if !nodes.is_empty() {
+                self.report(
+                    Problem::new(
+                        Rule::UnknownPrimary,
+                        format!("primary {:?} is not a node of this cluster", primary.value),
+                    )
+                    .at(primary.span.clone(), "no such node")
+                    .help(help),
+                );
+            }
+            return None;
+        };
+        if node.node.state != NodeState::Member {
+            let mut problem = Problem::new(
+                Rule::PrimaryNotMember,
+                format!(
+                    "primary {} has state \"{}\"",
+                    node.node.name, node.node.state
+                ),
+            )
+            .at(primary.span.clone(), "must be a member");
+            if let Some(state_span) = &node.state_span {
+                problem = problem.at(state_span.clone(), "set here");
+            }
+            self.report(problem.help(
+                "the primary must be a member; to retire it, first make another member primary",
+            ));
+            return None;
+        }
+        Some(node.node.name.clone())
+    }
+
+    /// Works on the entries as written, so a duplicate is found even when
+    /// one of the nodes has other problems.
+    fn duplicates(&mut self, entries: &[NodeEntry]) {
+        let mut hosts: HashMap<String, (&str, Range<usize>)> = HashMap::new();
+        let mut slots: HashMap<String, (&str, Range<usize>)> = HashMap::new();
+        for (name, section) in entries {
+            if let Some(host) = &section.host {
+                if let Some((first, first_span)) =
+                    hosts.insert(host.to_ascii_lowercase(), (name, host.span.clone()))
+                {
+                    self.report(
+                        Problem::new(
+                            Rule::DuplicateHost,
+                            format!("nodes {first} and {} have the same host {}", name.value, host.value),
+                        )
+                        .at(host.span.clone(), "used again here")
+                        .at(first_span, "first used here")
+                        .help("each node needs its own address: pg_hba lines and replication connections are per host"),
+                    );
+                }
+            }
+            let (slot, slot_span) = match &section.slot {
+                Some(slot) => (slot.value.clone(), slot.span.clone()),
+                None => (name.replace('-', "_"), name.span.clone()),
+            };
+            if let Some((first, first_span)) = slots.insert(slot.clone(), (name, slot_span.clone()))
+            {
+                self.report(
+                    Problem::new(
+                        Rule::DuplicateSlot,
+                        format!("nodes {first} and {} would both use slot {slot}", name.value),
+                    )
+                    .at(slot_span, "second use")
+                    .at(first_span, "first use")
+                    .help("set a distinct `slot` on one of them (a node's default slot is its name with - as _)"),
+                );
+            }
+        }
+    }
+}
+
+fn setting_is_off(value: &SettingValue) -> bool {
+    match value {
+        SettingValue::Bool(b) => !b,
+        SettingValue::Integer(n) => *n == 0,
+        SettingValue::String(text) => matches!(
+            text.to_ascii_lowercase().as_str(),
+            "off" | "false" | "no" | "0"
+        ),
+        SettingValue::Float(_) => false,
+    }
+}
+
+fn is_dns_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}

@@ -1,0 +1,27 @@
+//! Shared vocabulary of mirrorset: names, sizes, settings, secrets and the
+//! validated cluster. Pure data and parsing, no I/O (except resolving a
+//! secret, which happens only when a command asks for it).
+
+mod cluster;
+mod duration;
+mod identifier;
+mod node;
+mod node_state;
+mod replication;
+mod secret;
+mod service;
+mod setting;
+mod size;
+
+pub use cluster::Cluster;
+pub use duration::GucDuration;
+pub use identifier::{ClusterName, IdentifierError, NodeName, RoleName, SlotName};
+pub use node::{Node, NodeTls, PostgresLayout, SshTarget};
+pub use node_state::NodeState;
+pub use replication::{Replication, ReplicationTls, ReplicationTransport};
+pub use secret::{PassphraseSource, Secret, SecretError};
+pub use service::ServiceControl;
+pub use setting::{
+    SettingValue, Settings, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind,
+};
+pub use size::Size;

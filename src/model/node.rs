@@ -1,0 +1,58 @@
+//! One node of the cluster with every default applied: where to reach it,
+//! where PostgreSQL lives on it, and what the file wants of it. Pure data.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{NodeName, NodeState, ServiceControl, Settings, SlotName};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: NodeName,
+    /// The address other nodes replicate from and pg_hba allows.
+    pub host: String,
+    pub slot: SlotName,
+    pub state: NodeState,
+    pub tls: Option<NodeTls>,
+    /// Cluster-wide `[settings]` overlaid with the node's own.
+    pub settings: Settings,
+    pub ssh: SshTarget,
+    pub postgres: PostgresLayout,
+}
+
+/// How mirrorset logs in to the node.
+#[derive(Debug, Clone, Serialize)]
+pub struct SshTarget {
+    /// `ssh_host`, or `host` when the file names none.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// A private key file; without one, the ssh-agent is asked.
+    pub key: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+}
+
+/// Where PostgreSQL lives on the node and how it is run. All paths are on the node.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresLayout {
+    pub data_dir: String,
+    pub config_dir: String,
+    pub bin_dir: String,
+    pub port: u16,
+    pub socket_dir: String,
+    pub service: ServiceControl,
+    /// libpq passfile holding the replication passphrase; mode 0600, outside the data dir.
+    pub passfile: String,
+    /// Where `pg_ctl -l` writes the server's output.
+    pub log_file: String,
+    /// The operating-system user that owns the data directory and runs the server.
+    pub os_user: String,
+}
+
+/// The node's certificate and key, as local files.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}

@@ -1,0 +1,50 @@
+//! The cluster-wide replication contract: the role, its passphrase source,
+//! the transport and the slot retention limit. Pure data.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use super::{PassphraseSource, RoleName, Size};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Replication {
+    pub user: RoleName,
+    pub passphrase: PassphraseSource,
+    pub transport: ReplicationTransport,
+    /// The role's CONNECTION LIMIT; -1 is unlimited.
+    pub connection_limit: i64,
+    pub max_slot_wal_keep_size: Size,
+    pub tls: Option<ReplicationTls>,
+}
+
+/// How replication connections travel: one value for the whole cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationTransport {
+    Plain,
+    Tls,
+}
+
+impl ReplicationTransport {
+    pub const NAMES: [&'static str; 2] = ["plain", "tls"];
+}
+
+impl FromStr for ReplicationTransport {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "plain" => Ok(Self::Plain),
+            "tls" => Ok(Self::Tls),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The certificate authority every node trusts, as a local file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicationTls {
+    pub ca: PathBuf,
+}

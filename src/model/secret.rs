@@ -1,0 +1,214 @@
+//! The replication passphrase: where it comes from (`PassphraseSource`, safe
+//! to print) and its value (`Secret`, which never prints). `resolve` does
+//! I/O (environment, a local file, a local command) and only runs when a
+//! command needs the value.
+
+use std::fmt;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+/// What every rendering of a secret shows instead of the value.
+pub const REDACTED: &str = "(sensitive)";
+
+/// A value that must never reach output, logs, plans or process arguments.
+/// Debug, Display and Serialize all print `(sensitive)`; `expose` is the
+/// one door to the value, so every use of it is easy to find and review.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl<T> Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+/// Where the passphrase is read from. The cluster file holds only this
+/// reference, never the value, because the file is meant for version control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassphraseSource {
+    /// An environment variable of the operator's shell.
+    Env(String),
+    /// A local file (relative paths are resolved against the cluster file's folder).
+    File(PathBuf),
+    /// A local program and its arguments whose standard output is the passphrase.
+    Command(Vec<String>),
+}
+
+/// Why the passphrase could not be read. Never contains the value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("the environment variable {0} that holds the replication passphrase is not set")]
+    EnvMissing(String),
+    #[error("the environment variable {0} that holds the replication passphrase is empty")]
+    EnvEmpty(String),
+    #[error("cannot read the passphrase file {path}: {reason}")]
+    FileUnreadable { path: PathBuf, reason: String },
+    #[error(
+        "the passphrase file {path} can be read by other users (mode {mode:04o}); run `chmod 600 {path}`"
+    )]
+    FileWorldReadable { path: PathBuf, mode: u32 },
+    #[error("the passphrase file {0} is empty")]
+    FileEmpty(PathBuf),
+    #[error("the passphrase command `{program}` could not run: {reason}")]
+    CommandFailed { program: String, reason: String },
+    #[error("the passphrase command `{program}` printed nothing")]
+    CommandEmpty { program: String },
+}
+
+impl PassphraseSource {
+    /// Reads the passphrase. One trailing newline is dropped (files and
+    /// commands like `pass show` end with one); the value is otherwise kept as is.
+    pub fn resolve(&self) -> Result<Secret<String>, SecretError> {
+        match self {
+            Self::Env(name) => match std::env::var(name) {
+                Err(_) => Err(SecretError::EnvMissing(name.clone())),
+                Ok(value) if value.is_empty() => Err(SecretError::EnvEmpty(name.clone())),
+                Ok(value) => Ok(Secret::new(value)),
+            },
+            Self::File(path) => {
+                let unreadable = |error: std::io::Error| SecretError::FileUnreadable {
+                    path: path.clone(),
+                    reason: error.to_string(),
+                };
+                let mode = std::fs::metadata(path)
+                    .map_err(unreadable)?
+                    .permissions()
+                    .mode();
+                if mode & 0o004 != 0 {
+                    return Err(SecretError::FileWorldReadable {
+                        path: path.clone(),
+                        mode: mode & 0o7777,
+                    });
+                }
+                let value = std::fs::read_to_string(path).map_err(unreadable)?;
+                let value = without_trailing_newline(value);
+                if value.is_empty() {
+                    return Err(SecretError::FileEmpty(path.clone()));
+                }
+                Ok(Secret::new(value))
+            }
+            Self::Command(argv) => {
+                let program = argv.first().cloned().unwrap_or_default();
+                let failed = |reason: String| SecretError::CommandFailed {
+                    program: program.clone(),
+                    reason,
+                };
+                // Its stderr goes to the operator's terminal (it may ask for a
+                // PIN); its stdout is the secret and is never echoed.
+                let mut child = Command::new(&program)
+                    .args(&argv[1..])
+                    .stdin(Stdio::inherit())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .map_err(|error| failed(error.to_string()))?;
+                let mut value = String::new();
+                if let Some(mut stdout) = child.stdout.take() {
+                    stdout
+                        .read_to_string(&mut value)
+                        .map_err(|error| failed(error.to_string()))?;
+                }
+                let status = child.wait().map_err(|error| failed(error.to_string()))?;
+                if !status.success() {
+                    return Err(failed(format!("it exited with {status}")));
+                }
+                let value = without_trailing_newline(value);
+                if value.is_empty() {
+                    return Err(SecretError::CommandEmpty { program });
+                }
+                Ok(Secret::new(value))
+            }
+        }
+    }
+}
+
+fn without_trailing_newline(mut value: String) -> String {
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints() {
+        let secret = Secret::new("hunter2".to_owned());
+        assert_eq!(format!("{secret}"), "(sensitive)");
+        assert_eq!(format!("{secret:?}"), "(sensitive)");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"(sensitive)\"");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn command_output_is_the_secret_without_its_newline() {
+        let source = PassphraseSource::Command(vec!["printf".into(), "s3cret\\n".into()]);
+        assert_eq!(source.resolve().unwrap().expose(), "s3cret");
+    }
+
+    #[test]
+    fn failures_never_echo_the_value() {
+        let source =
+            PassphraseSource::Command(vec!["sh".into(), "-c".into(), "echo leaked; exit 3".into()]);
+        let error = source.resolve().unwrap_err().to_string();
+        assert!(error.contains("exited with exit status: 3"), "{error}");
+        assert!(!error.contains("leaked"));
+
+        let error = PassphraseSource::Env("MIRRORSET_TEST_SURELY_UNSET".into())
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            SecretError::EnvMissing("MIRRORSET_TEST_SURELY_UNSET".into())
+        );
+    }
+
+    #[test]
+    fn world_readable_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mirrorset-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("passphrase");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let source = PassphraseSource::File(path.clone());
+        assert!(matches!(
+            source.resolve(),
+            Err(SecretError::FileWorldReadable { mode: 0o644, .. })
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(source.resolve().unwrap().expose(), "s3cret");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# tests/all.sh - the README's test command: everything a change must pass.
+#
+# In:  nothing; run from anywhere on a fresh Debian 12 machine of this
+#      project's kind (as root, or with passwordless sudo for apt).
+# Out: installs what the machine lacks, then runs `cargo fmt --check`,
+#      `cargo clippy --all-targets -- -D warnings` and every test
+#      (unit, fixture snapshots, and end-to-end against loopback hosts).
+#      Exits non-zero at the first failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Debian packages the build and the tests need: pkg-config and libssl-dev
+# for the ssh2 crate, gcc for the test hosts' bind shim, openssh-server and
+# PostgreSQL 15 for the loopback test hosts.
+packages=(pkg-config libssl-dev gcc openssh-server postgresql-15)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "tests/all.sh: installing ${missing[*]}" >&2
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for tool in cargo cargo-fmt cargo-clippy; do
+  command -v "$tool" >/dev/null || { echo "tests/all.sh: $tool is missing (install the Rust toolchain with rustup, components rustfmt and clippy)" >&2; exit 1; }
+done
+
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

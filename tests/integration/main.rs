@@ -1,0 +1,8 @@
+//! The one integration test binary: runs the real `mirrorset` binary and
+//! the library's public API against fixtures and examples.
+
+mod examples;
+mod invalid_files;
+mod schema;
+mod test;
+mod validate;
