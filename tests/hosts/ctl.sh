@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# ctl.sh - act on one fake host brought up by up.sh (for end-to-end tests).
+#
+# In:  ctl.sh [--dir DIR | --net NET] ACTION I
+#      DIR defaults to /tmp/mirrorset-hosts/netNET (NET default 10); I is the
+#      host number (1..COUNT, host I = 127.0.NET.I). Run as root. ACTION:
+#        stop-sshd  stop host I's sshd and drop its open ssh connections
+#        start-sshd start it again (same config, same host key)
+#        stop-pg    pg_ctl -m fast stop, as postgres (no-op if not running)
+#        crash-pg   pg_ctl -m immediate stop (a crash: no shutdown checkpoint)
+#        start-pg   pg_ctl -D DIR/nodeI/etc -l DIR/nodeI/postgresql.log -w start
+#                   as postgres, with LD_PRELOAD shim + MIRRORSET_BIND_ADDR
+#        rekey      give host I a NEW host key and restart its sshd, leaving
+#                   DIR/client/known_hosts stale (a "changed host key")
+#        trust      rewrite host I's line in known_hosts from its current key
+#        status     print "sshd PID|down postgres PID|down" for host I
+# Out: the action done (idempotent where that makes sense), exit 0; else a
+#      message on stderr and exit 1.
+set -euo pipefail
+umask 022
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/hosts/lib.sh
+. "$HERE/lib.sh"
+
+NET=10
+DIR=
+ARGS=()
+while (($#)); do
+    case $1 in
+    --net) NET=${2:?--net needs a value}; shift 2 ;;
+    --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown option '$1' (see --help)" ;;
+    *) ARGS+=("$1"); shift ;;
+    esac
+done
+((${#ARGS[@]} == 2)) || die "usage: ctl.sh [--dir DIR | --net NET] ACTION I (see --help)"
+ACTION=${ARGS[0]}
+I=${ARGS[1]}
+valid_net "$NET"
+DIR=${DIR:-$DEFAULT_BASE/net$NET}
+DIR=${DIR%/}
+valid_dir "$DIR"
+need_root
+[[ -f $DIR/hosts.env ]] || die "$DIR/hosts.env missing: run up.sh first"
+NET=$(sed -n 's/^NET=//p' "$DIR/hosts.env")
+COUNT=$(sed -n 's/^COUNT=//p' "$DIR/hosts.env")
+int_in "$I" 1 "$COUNT" || die "host number must be 1..$COUNT, got '$I'"
+I=$((10#$I))
+lock_dir
+
+case $ACTION in
+stop-sshd) stop_sshd "$I" ;;
+start-sshd) start_sshd "$I" ;;
+stop-pg) stop_pg "$I" fast ;;
+crash-pg) stop_pg "$I" immediate ;;
+start-pg) start_pg "$I" ;;
+rekey)
+    host_vars "$I"
+    tmp=$(mktemp -d "$H_SSH/rekey.XXXXXX")
+    ssh-keygen -q -t ed25519 -N '' -C "$H_NAME@net$NET-rekeyed" -f "$tmp/key"
+    mv -f "$tmp/key.pub" "$H_SSH_KEY.pub"
+    mv -f "$tmp/key" "$H_SSH_KEY"
+    rmdir "$tmp"
+    stop_sshd "$I"
+    start_sshd "$I"
+    say "$H_NAME: new host key $(ssh-keygen -l -f "$H_SSH_KEY.pub" | cut -d' ' -f2); known_hosts left unchanged"
+    ;;
+trust)
+    host_vars "$I"
+    known_hosts_set "$H_ADDR" "$H_SSH_KEY.pub"
+    say "$H_NAME: known_hosts now holds its current key"
+    ;;
+status)
+    host_vars "$I"
+    s=down p=down
+    s=$(sshd_pid "$H_SSH_PID" "$H_SSH_CONFIG") || s=down
+    p=$(pg_pid "$H_DATA") || p=down
+    echo "sshd $s postgres $p"
+    ;;
+*) die "unknown action '$ACTION' (stop-sshd start-sshd stop-pg crash-pg start-pg rekey trust status)" ;;
+esac
