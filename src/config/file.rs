@@ -117,6 +117,9 @@ pub enum PassphraseRefSchema {
 #[derive(Debug, Default, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct NodeDefaults {
+    /// How mirrorset reaches the node: `ssh` (default) or `local`, for the machine mirrorset runs on (commands run as the PostgreSQL OS user through runuser when root).
+    #[schemars(regex(pattern = "^(ssh|local)$"))]
+    pub access: Option<Spanned<String>>,
     pub ssh: Option<Spanned<SshSection>>,
     pub postgres: Option<Spanned<PostgresSection>>,
 }
@@ -205,6 +208,9 @@ pub struct NodeSection {
     /// Settings for this node only, over `[settings]`.
     #[schemars(with = "Option<BTreeMap<String, SettingValue>>")]
     pub settings: Option<Spanned<Vec<SettingEntry>>>,
+    /// How mirrorset reaches the node: `ssh` (default) or `local`, for the machine mirrorset runs on (commands run as the PostgreSQL OS user through runuser when root).
+    #[schemars(regex(pattern = "^(ssh|local)$"))]
+    pub access: Option<Spanned<String>>,
     pub ssh: Option<Spanned<SshSection>>,
     pub postgres: Option<Spanned<PostgresSection>>,
 }

@@ -353,7 +353,7 @@ section!(ReplicationSection {
     tls: optional,
 });
 section!(ReplicationTlsSection { ca: required });
-section!(NodeDefaults { ssh: optional, postgres: optional } refuse "transport" => transport_not_here);
+section!(NodeDefaults { access: optional, ssh: optional, postgres: optional } refuse "transport" => transport_not_here);
 section!(SshSection {
     user: optional,
     port: optional,
@@ -384,6 +384,7 @@ section!(NodeSection {
     state: optional,
     tls: optional,
     settings: optional,
+    access: optional,
     ssh: optional,
     postgres: optional,
 } refuse "transport" => transport_not_here);

@@ -61,6 +61,8 @@ pub enum Rule {
     InvalidService,
     /// A `host` or `ssh_host` that is not an address or DNS name.
     InvalidHost,
+    /// `access` other than `ssh` or `local`.
+    InvalidAccess,
     /// A string that must not be empty is.
     EmptyValue,
     /// A settings key that is not a PostgreSQL setting name.
@@ -75,7 +77,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 33] = [
+    pub const ALL: [Rule; 34] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -104,6 +106,7 @@ impl Rule {
         Self::PassfileInDataDir,
         Self::InvalidService,
         Self::InvalidHost,
+        Self::InvalidAccess,
         Self::EmptyValue,
         Self::InvalidSettingName,
         Self::ManagedSetting,
@@ -162,6 +165,7 @@ impl Rule {
                 "`service` is not `pg_ctl`, `systemd:<unit>` or a table of commands."
             }
             Self::InvalidHost => "A `host` or `ssh_host` that is not an address or DNS name.",
+            Self::InvalidAccess => "`access` other than `ssh` or `local`.",
             Self::EmptyValue => "A string that must not be empty is.",
             Self::InvalidSettingName => "A settings key that is not a PostgreSQL setting name.",
             Self::ManagedSetting => "A setting that mirrorset writes itself.",
@@ -205,6 +209,7 @@ impl Rule {
             Self::PassfileInDataDir => "config::passfile_in_data_dir",
             Self::InvalidService => "config::invalid_service",
             Self::InvalidHost => "config::invalid_host",
+            Self::InvalidAccess => "config::invalid_access",
             Self::EmptyValue => "config::empty_value",
             Self::InvalidSettingName => "config::invalid_setting_name",
             Self::ManagedSetting => "config::managed_setting",

@@ -14,9 +14,9 @@ use super::file::{
 };
 use super::{Problem, Rule, Spanned};
 use crate::model::{
-    Cluster, ClusterName, IdentifierError, Node, NodeName, NodeState, NodeTls, PassphraseSource,
-    PostgresLayout, Replication, ReplicationTls, ReplicationTransport, RoleName, ServiceControl,
-    SettingValue, Settings, Size, SlotName, SshTarget,
+    Access, Cluster, ClusterName, IdentifierError, Node, NodeName, NodeState, NodeTls,
+    PassphraseSource, PostgresLayout, Replication, ReplicationTls, ReplicationTransport, RoleName,
+    ServiceControl, SettingValue, Settings, Size, SlotName, SshTarget,
 };
 use crate::model::{GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind};
 
@@ -540,6 +540,23 @@ impl Checker<'_> {
             section.ssh.as_deref(),
             ssh_host.clone(),
         );
+        let access = match section
+            .access
+            .as_ref()
+            .or_else(|| defaults.and_then(|d| d.access.as_ref()))
+        {
+            None => Some(Access::Ssh),
+            Some(access) if access.value == "ssh" => Some(Access::Ssh),
+            Some(access) if access.value == "local" => Some(Access::Local),
+            Some(access) => {
+                self.report(
+                    Problem::new(Rule::InvalidAccess, format!("access {:?} is not one mirrorset knows", access.value))
+                        .at(access.span.clone(), "expected \"ssh\" or \"local\"")
+                        .help("\"ssh\" logs in to the node; \"local\" runs on this machine, for the node mirrorset runs on"),
+                );
+                None
+            }
+        };
         let postgres = self.postgres(
             defaults.and_then(|d| d.postgres.as_deref()),
             section.postgres.as_deref(),
@@ -555,6 +572,7 @@ impl Checker<'_> {
                     .into_iter()
                     .map(|(key, value)| (key, value.value))
                     .collect::<Settings>(),
+                access: access?,
                 ssh: ssh?,
                 postgres: postgres?,
             },

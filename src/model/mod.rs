@@ -16,7 +16,7 @@ mod size;
 pub use cluster::Cluster;
 pub use duration::GucDuration;
 pub use identifier::{ClusterName, IdentifierError, NodeName, RoleName, SlotName};
-pub use node::{Node, NodeTls, PostgresLayout, SshTarget};
+pub use node::{Access, Node, NodeTls, PostgresLayout, SshTarget};
 pub use node_state::NodeState;
 pub use replication::{Replication, ReplicationTls, ReplicationTransport};
 pub use secret::{PassphraseSource, Secret, SecretError};

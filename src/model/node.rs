@@ -17,8 +17,19 @@ pub struct Node {
     pub tls: Option<NodeTls>,
     /// Cluster-wide `[settings]` overlaid with the node's own.
     pub settings: Settings,
+    pub access: Access,
     pub ssh: SshTarget,
     pub postgres: PostgresLayout,
+}
+
+/// How mirrorset reaches the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Over SSH, one session per node per run.
+    Ssh,
+    /// On the machine mirrorset runs on.
+    Local,
 }
 
 /// How mirrorset logs in to the node.
