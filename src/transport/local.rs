@@ -1,0 +1,179 @@
+//! The local transport: the node is the machine mirrorset runs on. Commands
+//! run as child processes, as the PostgreSQL OS user through `runuser` when
+//! mirrorset runs as root (or `sudo -n -u` otherwise). I/O.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::relay::relay_command;
+use super::{AccessError, ExecOutput, RemoteCommand, Transport};
+use crate::model::{Node, NodeName};
+
+pub struct LocalTransport {
+    node: NodeName,
+    login_user: String,
+    postgres_user: String,
+}
+
+/// The name of the user this process runs as.
+fn current_user() -> String {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let fields: Vec<&str> = line.split(':').collect();
+                (fields.get(2) == Some(&uid.to_string().as_str())).then(|| fields[0].to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+impl LocalTransport {
+    pub fn new(node: &Node) -> Self {
+        Self {
+            node: node.name.clone(),
+            login_user: current_user(),
+            postgres_user: node.postgres.os_user.clone(),
+        }
+    }
+
+    /// The argv to spawn: the user switch, then `timeout`, `env` and the program.
+    fn argv(&self, command: &RemoteCommand) -> Vec<String> {
+        let mut argv = Vec::new();
+        match command.run_as.as_deref() {
+            Some(user) if user != self.login_user && self.login_user == "root" => {
+                argv.extend(["runuser", "-u", user, "--"].map(str::to_owned));
+            }
+            Some(user) if user != self.login_user => {
+                argv.extend(["sudo", "-n", "-u", user, "--"].map(str::to_owned));
+            }
+            _ => {}
+        }
+        argv.extend(command.argv());
+        argv
+    }
+
+    fn spawn(&self, command: &RemoteCommand) -> Result<Child, AccessError> {
+        let argv = self.argv(command);
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| AccessError::Exec {
+                node: self.node.clone(),
+                program: command.program.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// Copies until end of input or an error on either side.
+fn copy(from: &mut impl Read, to: &mut impl Write) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buffer) {
+        if n == 0 || to.write_all(&buffer[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+impl Transport for LocalTransport {
+    fn node(&self) -> &NodeName {
+        &self.node
+    }
+
+    fn postgres_user(&self) -> &str {
+        &self.postgres_user
+    }
+
+    fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput, AccessError> {
+        let mut child = self.spawn(command)?;
+        let stdin_bytes = command
+            .stdin
+            .as_ref()
+            .map(|s| s.expose().clone())
+            .unwrap_or_default();
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        // Threads so a full pipe in one direction never blocks the others.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&stdin_bytes);
+        });
+        let out_reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stdout.read_to_end(&mut bytes);
+            bytes
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            bytes
+        });
+        let deadline = Instant::now() + command.timeout + Duration::from_secs(15);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    return Err(AccessError::Timeout {
+                        node: self.node.clone(),
+                        program: command.program.clone(),
+                        seconds: command.timeout.as_secs(),
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) => {
+                    return Err(AccessError::Exec {
+                        node: self.node.clone(),
+                        program: command.program.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        };
+        let _ = writer.join();
+        let stdout = out_reader.join().unwrap_or_default();
+        let stderr = err_reader.join().unwrap_or_default();
+        use std::os::unix::process::ExitStatusExt;
+        Ok(ExecOutput {
+            stdout,
+            stderr,
+            status: status.code(),
+            signal: status.signal().map(|signal| signal.to_string()),
+        })
+    }
+
+    fn connect_unix(&self, path: &str) -> Result<UnixStream, AccessError> {
+        let failed = |reason: String| AccessError::Sql {
+            node: self.node.clone(),
+            reason,
+        };
+        if self.login_user == self.postgres_user {
+            return UnixStream::connect(path)
+                .map_err(|e| failed(format!("cannot connect to {path}: {e}")));
+        }
+        // Peer authentication needs the PostgreSQL user on our end of the socket.
+        let mut child = self.spawn(&relay_command(path).run_as(Some(&self.postgres_user)))?;
+        let (ours, theirs) = UnixStream::pair().map_err(|e| failed(e.to_string()))?;
+        let mut child_stdin = child.stdin.take().expect("stdin is piped");
+        let mut child_stdout = child.stdout.take().expect("stdout is piped");
+        let mut from_ours = ours.try_clone().map_err(|e| failed(e.to_string()))?;
+        let mut to_ours = ours;
+        // Plain read/write loops: std::io::copy would use splice(2), which
+        // hangs between a Unix socket and a pipe here.
+        std::thread::spawn(move || copy(&mut from_ours, &mut child_stdin));
+        std::thread::spawn(move || {
+            copy(&mut child_stdout, &mut to_ours);
+            let _ = to_ours.shutdown(std::net::Shutdown::Both);
+            let _ = child.wait();
+        });
+        Ok(theirs)
+    }
+}

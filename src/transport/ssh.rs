@@ -1,0 +1,475 @@
+//! The SSH transport: one ssh2 session per node, opened once per run and
+//! reused for every command, file and SQL stream. After login the session
+//! is non-blocking, so an SQL stream pumped by its own thread and commands
+//! on other threads never hold the session lock while waiting. I/O.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ssh2::{BlockDirections, Channel, ErrorCode, Session};
+
+use super::relay::relay_command;
+use super::{AccessError, AccessOptions, ExecOutput, RemoteCommand, Transport, host_key};
+use crate::model::{Node, NodeName};
+
+/// libssh2's "would block" in non-blocking mode.
+const EAGAIN: i32 = -37;
+/// The longest a waiter sleeps before trying again: another thread may
+/// have read the bytes it was waiting for into its channel's buffer.
+const POLL_SLICE: Duration = Duration::from_millis(5);
+
+pub struct SshTransport {
+    node: NodeName,
+    login_user: String,
+    postgres_user: String,
+    session: Session,
+    socket: RawFd,
+}
+
+fn would_block(error: &ssh2::Error) -> bool {
+    error.code() == ErrorCode::Session(EAGAIN)
+}
+
+impl SshTransport {
+    pub fn connect(node: &Node, options: &AccessOptions) -> Result<Self, AccessError> {
+        let target = &node.ssh;
+        let name = node.name.clone();
+        let address = format!("{}:{}", target.host, target.port);
+        let addresses: Vec<_> = (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(|e| AccessError::Resolve {
+                node: name.clone(),
+                host: target.host.clone(),
+                reason: e.to_string(),
+            })?
+            .collect();
+        let mut last_error = None;
+        let mut tcp = None;
+        for candidate in &addresses {
+            match TcpStream::connect_timeout(candidate, options.connect_timeout) {
+                Ok(stream) => {
+                    tcp = Some(stream);
+                    break;
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let tcp = tcp.ok_or_else(|| AccessError::Connect {
+            node: name.clone(),
+            address: address.clone(),
+            reason: last_error.map_or("no address".to_owned(), |e| e.to_string()),
+        })?;
+        // Small request/response exchanges: without this each waits for delayed ACKs.
+        tcp.set_nodelay(true).ok();
+        let socket = tcp.as_raw_fd();
+
+        let mut session = Session::new().map_err(|e| AccessError::Handshake {
+            node: name.clone(),
+            address: address.clone(),
+            reason: e.to_string(),
+        })?;
+        session.set_tcp_stream(tcp);
+        session.set_timeout(
+            options
+                .connect_timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u32::MAX),
+        );
+        session.handshake().map_err(|e| AccessError::Handshake {
+            node: name.clone(),
+            address: address.clone(),
+            reason: e.message().to_owned(),
+        })?;
+        host_key::verify(
+            &session,
+            &name,
+            &target.host,
+            target.port,
+            &target.known_hosts,
+            options.accept_new_host_keys,
+        )?;
+        authenticate(
+            &session,
+            &name,
+            &target.user,
+            target.key.as_deref(),
+            &address,
+        )?;
+        session.set_timeout(0);
+        session.set_blocking(false);
+        Ok(Self {
+            node: name,
+            login_user: target.user.clone(),
+            postgres_user: node.postgres.os_user.clone(),
+            session,
+            socket,
+        })
+    }
+
+    fn session_error(&self, doing: &str, error: impl ToString) -> AccessError {
+        AccessError::Session {
+            node: self.node.clone(),
+            doing: doing.to_owned(),
+            reason: error.to_string(),
+        }
+    }
+
+    /// Waits until the socket is ready in the direction libssh2 is blocked on, at most one slice.
+    fn wait(&self) {
+        let directions = self.session.block_directions();
+        let events = match directions {
+            BlockDirections::Inbound => libc::POLLIN,
+            BlockDirections::Outbound => libc::POLLOUT,
+            BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
+            BlockDirections::None => libc::POLLIN,
+        };
+        poll(&mut [(self.socket, events)], POLL_SLICE);
+    }
+
+    /// Repeats a non-blocking libssh2 call until it stops saying "would block".
+    fn retry<T>(
+        &self,
+        doing: &str,
+        deadline: Instant,
+        mut call: impl FnMut() -> Result<T, ssh2::Error>,
+    ) -> Result<T, AccessError> {
+        loop {
+            match call() {
+                Ok(value) => return Ok(value),
+                Err(error) if would_block(&error) => {
+                    if Instant::now() > deadline {
+                        return Err(self.session_error(doing, "timed out"));
+                    }
+                    self.wait();
+                }
+                Err(error) => return Err(self.session_error(doing, error.message())),
+            }
+        }
+    }
+
+    /// The user switch is only needed when the login user is someone else.
+    fn effective(&self, command: &RemoteCommand) -> RemoteCommand {
+        let mut command = command.clone();
+        if command.run_as.as_deref() == Some(self.login_user.as_str()) {
+            command.run_as = None;
+        }
+        command
+    }
+
+    fn open_exec(
+        &self,
+        command: &RemoteCommand,
+        deadline: Instant,
+    ) -> Result<Channel, AccessError> {
+        let mut channel = self.retry("opening a channel", deadline, || {
+            self.session.channel_session()
+        })?;
+        let line = command.shell_line();
+        self.retry("starting a command", deadline, || channel.exec(&line))?;
+        Ok(channel)
+    }
+}
+
+fn authenticate(
+    session: &Session,
+    node: &NodeName,
+    user: &str,
+    key: Option<&Path>,
+    address: &str,
+) -> Result<(), AccessError> {
+    let mut tried = Vec::new();
+    let keys: Vec<PathBuf> = match key {
+        Some(key) => {
+            let unreadable = |reason: String| AccessError::KeyUnreadable {
+                node: node.clone(),
+                path: key.to_path_buf(),
+                reason,
+            };
+            let text = std::fs::read(key).map_err(|error| unreadable(error.to_string()))?;
+            if !text.starts_with(b"-----BEGIN ") {
+                return Err(unreadable(
+                    "it is not a private key (no -----BEGIN line)".to_owned(),
+                ));
+            }
+            vec![key.to_path_buf()]
+        }
+        None => {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .iter()
+                .map(|name| home.join(".ssh").join(name))
+                .filter(|path| path.is_file())
+                .collect()
+        }
+    };
+    for key in &keys {
+        match session.userauth_pubkey_file(user, None, key, None) {
+            Ok(()) if session.authenticated() => return Ok(()),
+            Ok(()) => tried.push(format!("key {}", key.display())),
+            Err(error) => tried.push(format!("key {}: {}", key.display(), error.message())),
+        }
+    }
+    // An encrypted key (or none named) is used through the agent.
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match agent_login(session, user) {
+            Ok(true) => return Ok(()),
+            Ok(false) => tried.push("ssh-agent: no identity accepted".to_owned()),
+            Err(error) => tried.push(format!("ssh-agent: {}", error.message())),
+        }
+    } else if keys.is_empty() {
+        tried.push("no key named and no ssh-agent (SSH_AUTH_SOCK unset)".to_owned());
+    }
+    Err(AccessError::AuthFailed {
+        node: node.clone(),
+        user: user.to_owned(),
+        address: address.to_owned(),
+        tried: tried.join("; "),
+    })
+}
+
+fn agent_login(session: &Session, user: &str) -> Result<bool, ssh2::Error> {
+    let mut agent = session.agent()?;
+    agent.connect()?;
+    agent.list_identities()?;
+    for identity in agent.identities()? {
+        if agent.userauth(user, &identity).is_ok() && session.authenticated() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// poll(2) on a few descriptors; returns when any is ready or the timeout passes.
+pub(crate) fn poll(fds: &mut [(RawFd, libc::c_short)], timeout: Duration) {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, events)| libc::pollfd {
+            fd: *fd,
+            events: *events,
+            revents: 0,
+        })
+        .collect();
+    let millis = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: pollfds is a valid, exclusively borrowed array of pollfd for the call's duration.
+    unsafe {
+        libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, millis);
+    }
+}
+
+impl Transport for SshTransport {
+    fn node(&self) -> &NodeName {
+        &self.node
+    }
+
+    fn postgres_user(&self) -> &str {
+        &self.postgres_user
+    }
+
+    fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput, AccessError> {
+        let command = self.effective(command);
+        // The node's own `timeout` ends the program; this deadline only
+        // covers a node that stops answering altogether.
+        let deadline = Instant::now() + command.timeout + Duration::from_secs(15);
+        let mut channel = self.open_exec(&command, deadline)?;
+        let stdin = command
+            .stdin
+            .as_ref()
+            .map(|s| s.expose().as_slice())
+            .unwrap_or(&[]);
+        let mut written = 0;
+        let mut eof_sent = false;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut buffer = vec![0u8; 32 * 1024];
+        loop {
+            let mut progressed = false;
+            if written < stdin.len() {
+                match channel.write(&stdin[written..]) {
+                    Ok(n) => {
+                        written += n;
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(self.session_error("sending input", e)),
+                }
+            } else if !eof_sent {
+                match channel.send_eof() {
+                    Ok(()) => {
+                        eof_sent = true;
+                        progressed = true;
+                    }
+                    Err(e) if would_block(&e) => {}
+                    Err(e) => return Err(self.session_error("closing input", e.message())),
+                }
+            }
+            for (stream_id, sink) in [(0, &mut stdout), (1, &mut stderr)] {
+                match channel.stream(stream_id).read(&mut buffer) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        sink.extend_from_slice(&buffer[..n]);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(self.session_error("reading output", e)),
+                }
+            }
+            if channel.eof() && !progressed {
+                break;
+            }
+            if !progressed {
+                if Instant::now() > deadline {
+                    return Err(AccessError::Timeout {
+                        node: self.node.clone(),
+                        program: command.program.clone(),
+                        seconds: command.timeout.as_secs(),
+                    });
+                }
+                self.wait();
+            }
+        }
+        self.retry("closing a channel", deadline, || channel.wait_close())?;
+        let signal = channel
+            .exit_signal()
+            .ok()
+            .and_then(|signal| signal.exit_signal);
+        let status = if signal.is_some() {
+            None
+        } else {
+            channel.exit_status().ok()
+        };
+        Ok(ExecOutput {
+            stdout,
+            stderr,
+            status,
+            signal,
+        })
+    }
+
+    fn connect_unix(&self, path: &str) -> Result<UnixStream, AccessError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Logged in as the PostgreSQL user: a direct stream to the socket,
+        // no process on the node. Otherwise a relay running as that user.
+        let channel = if self.login_user == self.postgres_user {
+            self.retry(
+                "opening a stream to the PostgreSQL socket",
+                deadline,
+                || self.session.channel_direct_streamlocal(path, None),
+            )?
+        } else {
+            let relay = relay_command(path).run_as(Some(&self.postgres_user));
+            self.open_exec(&relay, deadline)?
+        };
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|e| self.session_error("making a socket pair", e))?;
+        ours.set_nonblocking(true)
+            .map_err(|e| self.session_error("making a socket pair", e))?;
+        let pump = Pump {
+            session: self.session.clone(),
+            socket: self.socket,
+            channel,
+            local: ours,
+        };
+        std::thread::Builder::new()
+            .name(format!("sql-pump-{}", self.node))
+            .spawn(move || pump.run())
+            .map_err(|e| self.session_error("starting the SQL stream", e))?;
+        Ok(theirs)
+    }
+}
+
+/// Copies bytes both ways between a local socket and an SSH channel until either side closes.
+struct Pump {
+    session: Session,
+    socket: RawFd,
+    channel: Channel,
+    local: UnixStream,
+}
+
+impl Pump {
+    fn run(mut self) {
+        let mut to_local: Vec<u8> = Vec::new();
+        let mut to_remote: Vec<u8> = Vec::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let mut progressed = false;
+            if to_local.is_empty() {
+                match self.channel.read(&mut buffer) {
+                    Ok(0) if self.channel.eof() => break,
+                    Ok(0) => {}
+                    Ok(n) => {
+                        to_local.extend_from_slice(&buffer[..n]);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            if !to_local.is_empty() {
+                match self.local.write(&to_local) {
+                    Ok(n) => {
+                        to_local.drain(..n);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            if to_remote.is_empty() {
+                match self.local.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        to_remote.extend_from_slice(&buffer[..n]);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            if !to_remote.is_empty() {
+                match self.channel.write(&to_remote) {
+                    Ok(n) => {
+                        to_remote.drain(..n);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            if !progressed {
+                let ssh_events = match self.session.block_directions() {
+                    BlockDirections::Outbound => libc::POLLOUT,
+                    BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
+                    _ => libc::POLLIN,
+                };
+                let local_events = if to_local.is_empty() {
+                    libc::POLLIN
+                } else {
+                    libc::POLLIN | libc::POLLOUT
+                };
+                poll(
+                    &mut [
+                        (self.socket, ssh_events),
+                        (self.local.as_raw_fd(), local_events),
+                    ],
+                    POLL_SLICE,
+                );
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match self.channel.close() {
+                Err(e) if would_block(&e) => poll(
+                    &mut [(self.socket, libc::POLLIN | libc::POLLOUT)],
+                    POLL_SLICE,
+                ),
+                _ => break,
+            }
+        }
+    }
+}
