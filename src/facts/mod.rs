@@ -1,2 +1,7 @@
-//! Gathers what is really on every node, concurrently (`gather`, I/O), and
-//! parses it (`parse`: pg_hba, conf files, pg_controldata; pure). (Comes with node access.)
+//! What is really on each node. `probe` gathers (I/O, through a transport);
+//! `parse` reads what the node printed (pure).
+
+pub mod parse;
+pub mod probe;
+
+pub use probe::{NodeProbe, ObservedRole, ProbeProblem, probe_cluster};

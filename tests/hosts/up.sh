@@ -190,6 +190,8 @@ PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
+# Only these may log in, so a wrong ssh.user is refused like on a real server.
+AllowUsers postgres root
 AuthorizedKeysFile $DIR/authorized_keys
 MaxStartups 200:30:400
 MaxSessions 100

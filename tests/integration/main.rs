@@ -1,8 +1,11 @@
 //! The one integration test binary: runs the real `mirrorset` binary and
 //! the library's public API against fixtures and examples.
 
+mod check;
 mod examples;
+mod hosts;
 mod invalid_files;
 mod schema;
 mod test;
+mod transport;
 mod validate;

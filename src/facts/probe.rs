@@ -1,0 +1,230 @@
+//! A quick look at every node for `mirrorset check`: can it be reached,
+//! which PostgreSQL it has, whether the server runs and in which role, and
+//! whether a mirror can reach the primary's port. One command and one SQL
+//! query per node, all nodes at once. I/O.
+
+use serde::Serialize;
+
+use super::parse::{key_values, postgres_version};
+use crate::model::{Cluster, Node, NodeName, NodeState};
+use crate::transport::{
+    self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, RemoteCommand, SqlSession, Transport,
+    fan_out,
+};
+
+/// Everything the probe found on one node, and what is wrong with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeProbe {
+    pub name: NodeName,
+    pub host: String,
+    /// What the cluster file wants: `primary`, `mirror`, `standalone` or `absent`.
+    pub wanted: &'static str,
+    /// False when the node was not contacted (absent nodes are left alone).
+    pub contacted: bool,
+    pub reachable: bool,
+    /// "15.18", when the binaries are there.
+    pub postgres_version: Option<String>,
+    pub running: Option<bool>,
+    pub role: Option<ObservedRole>,
+    /// For mirrors: whether the primary's PostgreSQL port answers from this node.
+    pub reaches_primary: Option<bool>,
+    pub problems: Vec<ProbeProblem>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservedRole {
+    Primary,
+    Standby,
+    /// Initialised but not running.
+    Stopped,
+    /// Running but not yet accepting connections.
+    Starting,
+    /// No PostgreSQL data directory.
+    Empty,
+    /// A data directory that holds files but no PostgreSQL cluster.
+    Foreign,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeProblem {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl NodeProbe {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, message: String, help: Option<String>) {
+        self.problems.push(ProbeProblem { message, help });
+    }
+
+    /// An access error as a problem; the node's name is already on the line.
+    fn access_problem(&mut self, error: &AccessError) {
+        let message = error.to_string();
+        let message = message
+            .strip_prefix(&format!("{}: ", self.name))
+            .unwrap_or(&message)
+            .to_owned();
+        let help = miette::Diagnostic::help(error).map(|help| help.to_string());
+        self.problem(message, help);
+    }
+}
+
+/// Prints what the node has, as key=value lines; paths arrive as arguments.
+const PROBE: &str = r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6
+if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; else echo version=; fi
+if [ -f "$data/PG_VERSION" ]; then echo initialized=yes
+elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo initialized=foreign
+else echo initialized=no; fi
+"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "local_ready=$?"
+if [ -n "$primary_host" ]; then "$bin/pg_isready" -q -h "$primary_host" -p "$primary_port" -t 5; echo "primary_ready=$?"; fi
+"#;
+
+/// Probes every node of the cluster concurrently; absent nodes are listed, not contacted.
+pub fn probe_cluster(cluster: &Cluster, options: &AccessOptions) -> Vec<NodeProbe> {
+    fan_out(&cluster.nodes, DEFAULT_CONCURRENCY, |node| {
+        probe_node(cluster, node, options)
+    })
+}
+
+fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodeProbe {
+    let is_primary = node.name == cluster.primary;
+    let wanted = match node.state {
+        NodeState::Member if is_primary => "primary",
+        NodeState::Member => "mirror",
+        NodeState::Standalone => "standalone",
+        NodeState::Absent => "absent",
+    };
+    let mut probe = NodeProbe {
+        name: node.name.clone(),
+        host: node.host.clone(),
+        wanted,
+        contacted: node.state != NodeState::Absent,
+        reachable: false,
+        postgres_version: None,
+        running: None,
+        role: None,
+        reaches_primary: None,
+        problems: Vec::new(),
+    };
+    if !probe.contacted {
+        return probe;
+    }
+    let transport = match transport::open(node, options) {
+        Ok(transport) => transport,
+        Err(error) => {
+            probe.access_problem(&error);
+            return probe;
+        }
+    };
+    probe.reachable = true;
+    let primary = cluster
+        .node(&cluster.primary)
+        .filter(|_| wanted == "mirror");
+    let layout = &node.postgres;
+    let command = RemoteCommand::new("sh").args([
+        "-c".to_owned(),
+        PROBE.to_owned(),
+        "mirrorset-probe".to_owned(),
+        layout.bin_dir.clone(),
+        layout.data_dir.clone(),
+        layout.socket_dir.clone(),
+        layout.port.to_string(),
+        primary.map(|p| p.host.clone()).unwrap_or_default(),
+        primary
+            .map(|p| p.postgres.port.to_string())
+            .unwrap_or_default(),
+    ]);
+    let output = match transport.exec_as_postgres(command) {
+        Ok(output) if output.success() => output,
+        Ok(output) => {
+            probe.problem(
+                format!("the probe command failed: {}", output.failure_reason()),
+                None,
+            );
+            return probe;
+        }
+        Err(error) => {
+            probe.access_problem(&error);
+            return probe;
+        }
+    };
+    let facts = key_values(&output.stdout_text());
+    let fact = |key: &str| facts.get(key).map(String::as_str).unwrap_or_default();
+    probe.postgres_version = postgres_version(fact("version"));
+    if probe.postgres_version.is_none() {
+        probe.problem(
+            format!("PostgreSQL binaries not found in {}", layout.bin_dir),
+            Some(
+                "install PostgreSQL on the node, or set postgres.bin_dir in the cluster file"
+                    .to_owned(),
+            ),
+        );
+    }
+    let role = match (fact("local_ready"), fact("initialized")) {
+        ("0", _) => observe_running_role(&*transport, node, &mut probe),
+        ("1", _) => Some(ObservedRole::Starting),
+        (_, "yes") => Some(ObservedRole::Stopped),
+        (_, "foreign") => Some(ObservedRole::Foreign),
+        _ => Some(ObservedRole::Empty),
+    };
+    probe.running = Some(matches!(
+        role,
+        Some(ObservedRole::Primary | ObservedRole::Standby | ObservedRole::Starting)
+    ));
+    probe.role = role;
+    match role {
+        Some(ObservedRole::Stopped) => probe.problem(
+            format!("PostgreSQL is not running (its data directory {} is initialised)", layout.data_dir),
+            Some("start it; `mirrorset plan` shows what mirrorset would do to this node".to_owned()),
+        ),
+        Some(ObservedRole::Starting) => probe.problem(
+            "PostgreSQL is running but not accepting connections yet (starting up or shutting down)".to_owned(),
+            Some("wait and check again; the server log says why".to_owned()),
+        ),
+        Some(ObservedRole::Foreign) => probe.problem(
+            format!("the data directory {} is not empty but holds no PostgreSQL cluster", layout.data_dir),
+            Some("check postgres.data_dir in the cluster file; mirrorset never deletes a directory".to_owned()),
+        ),
+        Some(ObservedRole::Empty) if is_primary => probe.problem(
+            format!("this is the primary, but its data directory {} is empty", layout.data_dir),
+            Some("name the node that holds the data as primary, or initialise this one".to_owned()),
+        ),
+        _ => {}
+    }
+    if let Some(primary) = primary {
+        let ready = fact("primary_ready");
+        probe.reaches_primary = Some(ready == "0" || ready == "1");
+        if probe.reaches_primary == Some(false) {
+            probe.problem(
+                format!(
+                    "cannot reach the primary's PostgreSQL at {}:{} from this node (pg_isready exit {ready})",
+                    primary.host, primary.postgres.port
+                ),
+                Some("check that the primary runs, its listen_addresses, and any firewall between the nodes".to_owned()),
+            );
+        }
+    }
+    probe
+}
+
+/// Asks the running server, over SQL on the same session, whether it is in recovery.
+fn observe_running_role(
+    transport: &dyn Transport,
+    node: &Node,
+    probe: &mut NodeProbe,
+) -> Option<ObservedRole> {
+    let result = SqlSession::connect(transport, &node.postgres)
+        .and_then(|sql| sql.query_one("SELECT pg_is_in_recovery()", &[]));
+    match result {
+        Ok(row) if row.get::<_, bool>(0) => Some(ObservedRole::Standby),
+        Ok(_) => Some(ObservedRole::Primary),
+        Err(error) => {
+            probe.access_problem(&error);
+            None
+        }
+    }
+}

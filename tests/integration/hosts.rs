@@ -1,0 +1,113 @@
+//! Real loopback "hosts" for end-to-end tests: each test brings up its own
+//! set with tests/hosts/up.sh on its own 127.0.NET.0/24, so tests run in
+//! parallel without sharing anything, and tears it down when it ends.
+//!
+//! Nets in use (one per test, never reused): 21 check_green, 22
+//! check_failures, 23 check_primary_down, 25 transport_files, 26 sql,
+//! 27 local_transport, 28 become_with_sudo.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct TestHosts {
+    pub net: u8,
+    pub dir: PathBuf,
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/hosts")
+        .join(name)
+}
+
+fn run(command: &mut Command) -> String {
+    let output = command.output().expect("the test host scripts run");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+impl TestHosts {
+    /// Brings up `count` fresh hosts 127.0.NET.1..=count: node1 a running
+    /// primary, the others with PostgreSQL installed and an empty data dir.
+    pub fn up(net: u8, count: u8) -> Self {
+        let uid = run(Command::new("id").arg("-u"));
+        assert_eq!(
+            uid.trim(),
+            "0",
+            "end-to-end tests start sshd and PostgreSQL servers and must run as root (see tests/all.sh)"
+        );
+        let dir = PathBuf::from(format!("/tmp/mirrorset-e2e/net{net}"));
+        let dir_arg = dir.to_str().unwrap();
+        let _ = Command::new("bash")
+            .arg(script("down.sh"))
+            .args(["--dir", dir_arg, "--purge"])
+            .output();
+        run(Command::new("bash").arg(script("up.sh")).args([
+            "--net",
+            &net.to_string(),
+            "--count",
+            &count.to_string(),
+            "--dir",
+            dir_arg,
+        ]));
+        let hosts = Self { net, dir };
+        std::fs::write(hosts.cluster_file(), hosts.cluster_toml()).unwrap();
+        hosts
+    }
+
+    /// The cluster file for these hosts, as tests/hosts/cluster-toml.sh writes it.
+    pub fn cluster_toml(&self) -> String {
+        run(Command::new("bash").arg(script("cluster-toml.sh")).args([
+            "--dir",
+            self.dir.to_str().unwrap(),
+            "--name",
+            &format!("e2e{}", self.net),
+        ]))
+    }
+
+    pub fn cluster_file(&self) -> PathBuf {
+        self.dir.join("cluster.toml")
+    }
+
+    pub fn addr(&self, host: u8) -> String {
+        format!("127.0.{}.{host}", self.net)
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("client/known_hosts")
+    }
+
+    /// One of tests/hosts/ctl.sh's actions on host `host`: stop-sshd, stop-pg, rekey, …
+    pub fn ctl(&self, action: &str, host: u8) {
+        run(Command::new("bash").arg(script("ctl.sh")).args([
+            "--dir",
+            self.dir.to_str().unwrap(),
+            action,
+            &host.to_string(),
+        ]));
+    }
+
+    /// The validated cluster, for tests that use the library directly.
+    pub fn cluster(&self) -> mirrorset::model::Cluster {
+        mirrorset::config::load(&self.cluster_file()).expect("the generated cluster file is valid")
+    }
+}
+
+impl Drop for TestHosts {
+    fn drop(&mut self) {
+        // Keep the files of a failed test for a look; stop its servers either way.
+        let mut command = Command::new("bash");
+        command
+            .arg(script("down.sh"))
+            .args(["--dir", self.dir.to_str().unwrap()]);
+        if !std::thread::panicking() {
+            command.arg("--purge");
+        }
+        let _ = command.output();
+    }
+}
