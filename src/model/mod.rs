@@ -8,6 +8,7 @@ mod identifier;
 mod node;
 mod node_state;
 mod replication;
+mod scram;
 mod secret;
 mod service;
 mod setting;
@@ -19,6 +20,7 @@ pub use identifier::{ClusterName, IdentifierError, NodeName, RoleName, SlotName}
 pub use node::{Access, Node, NodeTls, PostgresLayout, SshTarget};
 pub use node_state::NodeState;
 pub use replication::{Replication, ReplicationTls, ReplicationTransport};
+pub use scram::{scram_verifier, verifier_matches};
 pub use secret::{PassphraseSource, Secret, SecretError};
 pub use service::ServiceControl;
 pub use setting::{

@@ -48,6 +48,13 @@ impl<T> Serialize for Secret<T> {
     }
 }
 
+/// Secrets are read back from fact fixtures; real runs never serialize one.
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Secret)
+    }
+}
+
 /// Where the passphrase is read from. The cluster file holds only this
 /// reference, never the value, because the file is meant for version control.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
