@@ -29,6 +29,41 @@ pub enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Read every node and show what apply would change, as diffs; changes nothing.
+    Plan {
+        /// Cluster files, folders holding a cluster.toml, or globs.
+        #[arg(required = true, value_name = "FILE|DIR|GLOB")]
+        files: Vec<String>,
+        /// Print the plan as JSON (format in schemas/plan.schema.json).
+        #[arg(long)]
+        json: bool,
+        /// Save the plan as JSON for `mirrorset show` (and `apply`); it names no secret.
+        #[arg(long, value_name = "PLAN.json")]
+        out: Option<std::path::PathBuf>,
+        /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan only the nodes whose names match this glob (the rest may still differ).
+        #[arg(long, value_name = "GLOB")]
+        target: Option<String>,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Show a plan saved with `plan --out`.
+    Show {
+        #[arg(value_name = "PLAN.json")]
+        plan: std::path::PathBuf,
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print what mirrorset reads from every node, as JSON (secrets shown as "(sensitive)"); changes nothing.
+    Facts {
+        #[arg(value_name = "FILE|DIR")]
+        file: String,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
     /// Print the JSON schema of the cluster file (the one committed in schemas/).
     Schema,
 }

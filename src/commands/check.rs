@@ -3,21 +3,13 @@
 
 use std::process::ExitCode;
 
-use super::cluster_files;
-use crate::config;
+use super::one_cluster;
 use crate::facts::probe_cluster;
 use crate::render::{check_json, check_text};
 use crate::transport::AccessOptions;
 
 pub fn check(file: &str, json: bool, options: &AccessOptions) -> miette::Result<ExitCode> {
-    let paths = cluster_files(std::slice::from_ref(&file.to_owned()))?;
-    let [path] = paths.as_slice() else {
-        return Err(miette::miette!(
-            "check takes one cluster file; {file:?} names {}",
-            paths.len()
-        ));
-    };
-    let cluster = config::load(path)?;
+    let cluster = one_cluster(file)?;
     let probes = probe_cluster(&cluster, options);
     if json {
         print!("{}", check_json(&cluster.name, &probes));

@@ -3,6 +3,7 @@
 
 mod check;
 mod cluster_files;
+mod plan;
 mod validate;
 
 use std::process::ExitCode;
@@ -15,9 +16,48 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Validate { files } => validate::validate(&files),
         Command::Check { file, json, access } => check::check(&file, json, &access.options()),
+        Command::Plan {
+            files,
+            json,
+            out,
+            detailed_exitcode,
+            target,
+            access,
+        } => plan::plan(
+            &files,
+            &plan::PlanOptions {
+                json,
+                out,
+                detailed_exitcode,
+                target,
+            },
+            &access.options(),
+        ),
+        Command::Show { plan, json } => plan::show(&plan, json),
+        Command::Facts { file, access } => {
+            let cluster = one_cluster(&file)?;
+            let observed = crate::facts::gather(&cluster, &access.options());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&observed).expect("facts serialize")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema => {
             print!("{}", crate::config::cluster_schema_json());
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The one cluster a FILE|DIR argument names, validated.
+pub fn one_cluster(file: &str) -> miette::Result<crate::model::Cluster> {
+    let paths = cluster_files(std::slice::from_ref(&file.to_owned()))?;
+    let [path] = paths.as_slice() else {
+        return Err(miette::miette!(
+            "expected one cluster file; {file:?} names {}",
+            paths.len()
+        ));
+    };
+    Ok(crate::config::load(path)?)
 }

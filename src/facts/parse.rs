@@ -54,3 +54,75 @@ mod tests {
         assert_eq!(major_version("15.18"), Some(15));
     }
 }
+
+/// Settings a postgresql.conf-style file sets, last one winning, values unquoted.
+pub fn conf_settings(text: &str) -> BTreeMap<String, String> {
+    let mut settings = BTreeMap::new();
+    for line in text.lines() {
+        let line = strip_comment(line).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (name, value) = match line.split_once('=') {
+            Some((name, value)) => (name.trim(), value.trim()),
+            None => match line.split_once(char::is_whitespace) {
+                Some((name, value)) => (name.trim(), value.trim()),
+                None => continue,
+            },
+        };
+        settings.insert(name.to_ascii_lowercase(), unquote(value));
+    }
+    settings
+}
+
+/// The line without a `#` comment that is outside quotes.
+fn strip_comment(line: &str) -> &str {
+    let mut quoted = false;
+    for (index, c) in line.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '#' if !quoted => return &line[..index],
+            _ => {}
+        }
+    }
+    line
+}
+
+fn unquote(value: &str) -> String {
+    match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        Some(inner) => inner.replace("''", "'").replace("\\'", "'"),
+        None => value.to_owned(),
+    }
+}
+
+/// pg_controldata's "Key:   value" lines.
+pub fn controldata(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod conf_tests {
+    use super::*;
+
+    #[test]
+    fn reads_conf_files_like_postgres() {
+        let text = "# comment\nwal_level = replica # why\nlisten_addresses = 'a,#b'\nport 5433\nname = 'it''s'\nwal_level = logical\n";
+        let settings = conf_settings(text);
+        assert_eq!(settings["wal_level"], "logical");
+        assert_eq!(settings["listen_addresses"], "a,#b");
+        assert_eq!(settings["port"], "5433");
+        assert_eq!(settings["name"], "it's");
+    }
+
+    #[test]
+    fn reads_controldata() {
+        let text = "pg_control version number:            1300\nDatabase system identifier:           7312345\nLatest checkpoint's TimeLineID:       2\nDatabase cluster state:               in production\n";
+        let control = controldata(text);
+        assert_eq!(control["Database system identifier"], "7312345");
+        assert_eq!(control["Latest checkpoint's TimeLineID"], "2");
+        assert_eq!(control["Database cluster state"], "in production");
+    }
+}

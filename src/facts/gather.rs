@@ -1,0 +1,290 @@
+//! Gathers the facts of every node at once: one command that reads the
+//! files and pg_controldata, then SQL on the same session when the server
+//! runs. Nothing on a node changes. I/O.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+
+use super::observed::{
+    DataDir, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached, RoleFacts,
+    SlotFacts, WalReceiver,
+};
+use super::parse::{conf_settings, controldata, key_values, postgres_version};
+use crate::desired::REWIND_FUNCTIONS;
+use crate::model::{Cluster, Node, NodeState, Secret};
+use crate::transport::{
+    self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, RemoteCommand, SqlSession, Transport,
+    fan_out,
+};
+
+/// Settings always read, besides the cluster's own and any in postgresql.auto.conf.
+const SETTINGS_OF_INTEREST: [&str; 13] = [
+    "listen_addresses",
+    "wal_level",
+    "max_wal_senders",
+    "max_replication_slots",
+    "wal_log_hints",
+    "hot_standby",
+    "max_slot_wal_keep_size",
+    "primary_conninfo",
+    "primary_slot_name",
+    "recovery_target_timeline",
+    "data_checksums",
+    "max_connections",
+    "port",
+];
+
+const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6
+file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
+if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
+if [ -f "$data/PG_VERSION" ]; then
+  echo data=initialized
+  printf 'controldata='; "$bin/pg_controldata" "$data" 2>/dev/null | base64 -w0; echo
+elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo data=foreign
+elif [ -d "$data" ]; then echo data=empty
+else echo data=missing; fi
+file postgresql_conf "$config/postgresql.conf"
+file mirrorset_conf "$config/mirrorset.conf"
+file auto_conf "$data/postgresql.auto.conf"
+file hba "$config/pg_hba.conf"
+if [ -e "$data/standby.signal" ]; then echo standby_signal=yes; fi
+if [ -f "$passfile" ]; then printf 'passfile_stat=%s\n' "$(stat -c '%a %U' "$passfile")"; file passfile "$passfile"; fi
+"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "ready=$?"
+"#;
+
+pub fn gather(cluster: &Cluster, options: &AccessOptions) -> Observed {
+    let facts = fan_out(&cluster.nodes, DEFAULT_CONCURRENCY, |node| {
+        let facts = match node.state {
+            NodeState::Absent => NodeFacts::Skipped,
+            _ => match gather_node(cluster, node, options) {
+                Ok(reached) => NodeFacts::Yes(Box::new(reached)),
+                Err(error) => NodeFacts::No {
+                    reason: error.to_string(),
+                },
+            },
+        };
+        (node.name.clone(), facts)
+    });
+    Observed {
+        nodes: facts.into_iter().collect(),
+    }
+}
+
+fn decode(text: &str) -> Option<String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn gather_node(
+    cluster: &Cluster,
+    node: &Node,
+    options: &AccessOptions,
+) -> Result<Reached, AccessError> {
+    let transport = transport::open(node, options)?;
+    let layout = &node.postgres;
+    let output = transport.exec_as_postgres(RemoteCommand::new("sh").args([
+        "-c".to_owned(),
+        READ_NODE.to_owned(),
+        "mirrorset-facts".to_owned(),
+        layout.bin_dir.clone(),
+        layout.data_dir.clone(),
+        layout.config_dir.clone(),
+        layout.socket_dir.clone(),
+        layout.port.to_string(),
+        layout.passfile.clone(),
+    ]))?;
+    if !output.success() {
+        return Err(AccessError::CommandFailed {
+            node: node.name.clone(),
+            doing: "reading the node's files".into(),
+            reason: output.failure_reason(),
+        });
+    }
+    let values = key_values(&output.stdout_text());
+    let file = |key: &str| values.get(key).and_then(|text| decode(text));
+    let data_dir = match values.get("data").map(String::as_str) {
+        Some("initialized") => {
+            let control = controldata(&file("controldata").unwrap_or_default());
+            DataDir::Initialized {
+                system_identifier: control
+                    .get("Database system identifier")
+                    .cloned()
+                    .unwrap_or_default(),
+                cluster_state: control
+                    .get("Database cluster state")
+                    .cloned()
+                    .unwrap_or_default(),
+                checkpoint_timeline: control
+                    .get("Latest checkpoint's TimeLineID")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0),
+            }
+        }
+        Some("foreign") => DataDir::Foreign,
+        Some("empty") => DataDir::Empty,
+        _ => DataDir::Missing,
+    };
+    let passfile = values.get("passfile_stat").and_then(|stat| {
+        let (mode, owner) = stat.split_once(' ')?;
+        Some(PassfileFacts {
+            mode: u32::from_str_radix(mode, 8).ok()?,
+            owner: owner.to_owned(),
+            content: Secret::new(file("passfile").unwrap_or_default()),
+        })
+    });
+    let mut reached = Reached {
+        postgres_version: values.get("version").and_then(|v| postgres_version(v)),
+        data_dir,
+        running: values.get("ready").map(String::as_str) == Some("0"),
+        files: Files {
+            postgresql_conf: file("postgresql_conf"),
+            mirrorset_conf: file("mirrorset_conf"),
+            auto_conf: file("auto_conf"),
+            hba_path: Some(format!("{}/pg_hba.conf", layout.config_dir)),
+            hba: file("hba"),
+        },
+        standby_signal: values.contains_key("standby_signal"),
+        passfile,
+        ..Reached::default()
+    };
+    if reached.running {
+        gather_sql(cluster, node, &*transport, &mut reached)?;
+    }
+    Ok(reached)
+}
+
+fn gather_sql(
+    cluster: &Cluster,
+    node: &Node,
+    transport: &dyn Transport,
+    reached: &mut Reached,
+) -> Result<(), AccessError> {
+    let sql = SqlSession::connect(transport, &node.postgres)?;
+    let row = sql.query_one(
+        "SELECT pg_is_in_recovery(), current_setting('hba_file'),
+                CASE WHEN pg_is_in_recovery()
+                     THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
+                                   (SELECT timeline_id FROM pg_control_checkpoint()))
+                     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+        &[],
+    )?;
+    let in_recovery: bool = row.get(0);
+    reached.in_recovery = Some(in_recovery);
+    reached.timeline = row.get::<_, Option<i32>>(2).map(|t| t as u32);
+    let hba_path: String = row.get(1);
+    if reached.files.hba_path.as_deref() != Some(hba_path.as_str()) {
+        reached.files.hba = transport
+            .read_file(&hba_path)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        reached.files.hba_path = Some(hba_path);
+    }
+
+    let mut names: Vec<String> = SETTINGS_OF_INTEREST.iter().map(|s| s.to_string()).collect();
+    names.extend(node.settings.keys().cloned());
+    if let Some(auto) = &reached.files.auto_conf {
+        names.extend(conf_settings(auto).into_keys());
+    }
+    names.sort();
+    names.dedup();
+    for row in sql.query(
+        "SELECT name, setting, unit, context, sourcefile, pending_restart FROM pg_settings WHERE name = ANY($1)",
+        &[&names],
+    )? {
+        reached.settings.insert(
+            row.get(0),
+            ObservedSetting {
+                setting: row.get(1),
+                unit: row.get(2),
+                context: row.get(3),
+                source_file: row.get(4),
+                pending_restart: row.get(5),
+            },
+        );
+    }
+    reached.hba_errors = sql
+        .query(
+            "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL",
+            &[],
+        )?
+        .iter()
+        .map(|row| {
+            format!(
+                "line {}: {}",
+                row.get::<_, Option<i32>>(0).unwrap_or(0),
+                row.get::<_, String>(1)
+            )
+        })
+        .collect();
+
+    let user = cluster.replication.user.as_str();
+    let role = sql.query(
+        "SELECT rolcanlogin, rolreplication, rolsuper, rolconnlimit::bigint, rolpassword FROM pg_authid WHERE rolname = $1",
+        &[&user],
+    )?;
+    reached.role = Some(match role.first() {
+        None => RoleFacts {
+            exists: false,
+            login: false,
+            replication: false,
+            superuser: false,
+            connection_limit: -1,
+            verifier: None,
+            rewind_grants: BTreeMap::new(),
+        },
+        Some(row) => {
+            let mut rewind_grants = BTreeMap::new();
+            for function in REWIND_FUNCTIONS {
+                let granted = sql.query_one(
+                    "SELECT has_function_privilege($1, $2, 'EXECUTE')",
+                    &[&user, &function],
+                )?;
+                rewind_grants.insert(function.to_owned(), granted.get::<_, bool>(0));
+            }
+            RoleFacts {
+                exists: true,
+                login: row.get(0),
+                replication: row.get(1),
+                superuser: row.get(2),
+                connection_limit: row.get(3),
+                verifier: row.get::<_, Option<String>>(4).map(Secret::new),
+                rewind_grants,
+            }
+        }
+    });
+    reached.slots = sql
+        .query(
+            "SELECT slot_name::text, slot_type = 'physical', active, restart_lsn::text, wal_status,
+                    CASE WHEN pg_is_in_recovery() OR restart_lsn IS NULL THEN NULL
+                         ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint END
+             FROM pg_replication_slots ORDER BY slot_name",
+            &[],
+        )?
+        .iter()
+        .map(|row| SlotFacts {
+            name: row.get(0),
+            physical: row.get(1),
+            active: row.get(2),
+            restart_lsn: row.get(3),
+            wal_status: row.get(4),
+            retained_bytes: row.get(5),
+        })
+        .collect();
+    if in_recovery {
+        reached.wal_receiver = sql
+            .query(
+                "SELECT status, sender_host, sender_port, slot_name FROM pg_stat_wal_receiver",
+                &[],
+            )?
+            .first()
+            .map(|row| WalReceiver {
+                status: row.get(0),
+                sender_host: row.get(1),
+                sender_port: row.get(2),
+                slot_name: row.get(3),
+            });
+    }
+    Ok(())
+}

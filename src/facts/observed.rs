@@ -1,0 +1,169 @@
+//! What mirrorset found on each node: the `Observed` half of the plan's
+//! input. Serializable both ways so plan scenarios are tested from JSON
+//! fixtures; secrets inside (a passfile, a verifier) serialize as
+//! "(sensitive)". Pure data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{NodeName, Secret};
+
+/// Facts of every node of a cluster, by node name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Observed {
+    pub nodes: BTreeMap<NodeName, NodeFacts>,
+}
+
+/// One node: reached (with what was found) or not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "reached", rename_all = "snake_case")]
+pub enum NodeFacts {
+    /// The node could not be reached; `reason` says why.
+    No {
+        reason: String,
+    },
+    /// Absent nodes are never contacted.
+    Skipped,
+    Yes(Box<Reached>),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Reached {
+    /// "15.18", when the binaries were found.
+    pub postgres_version: Option<String>,
+    pub data_dir: DataDir,
+    pub running: bool,
+    /// pg_is_in_recovery(), when running.
+    pub in_recovery: Option<bool>,
+    /// The timeline the server writes or replays now, when running.
+    pub timeline: Option<u32>,
+    /// pg_settings rows of the settings that matter, when running.
+    #[serde(default)]
+    pub settings: BTreeMap<String, ObservedSetting>,
+    /// Managed and touched files, by role; None when the file does not exist.
+    #[serde(default)]
+    pub files: Files,
+    /// pg_hba_file_rules errors, when running.
+    #[serde(default)]
+    pub hba_errors: Vec<String>,
+    /// The replication role, when running as primary (mirrors replay the primary's catalog).
+    pub role: Option<RoleFacts>,
+    /// Physical slots, when running.
+    #[serde(default)]
+    pub slots: Vec<SlotFacts>,
+    pub standby_signal: bool,
+    pub passfile: Option<PassfileFacts>,
+    /// pg_stat_wal_receiver, when running as a standby.
+    pub wal_receiver: Option<WalReceiver>,
+}
+
+/// The state of the data directory, from the file system and pg_controldata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DataDir {
+    #[default]
+    Missing,
+    Empty,
+    /// Files, but no PG_VERSION: not a PostgreSQL cluster.
+    Foreign,
+    Initialized {
+        system_identifier: String,
+        /// "in production", "shut down", "in archive recovery", …
+        cluster_state: String,
+        /// Latest checkpoint's TimeLineID.
+        checkpoint_timeline: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedSetting {
+    /// pg_settings.setting, in the setting's base unit.
+    pub setting: String,
+    /// pg_settings.unit: "8kB", "MB", "ms", … or none.
+    pub unit: Option<String>,
+    /// pg_settings.context: "postmaster" settings need a restart.
+    pub context: String,
+    /// The file the value came from, when it came from a file.
+    pub source_file: Option<String>,
+    pub pending_restart: bool,
+}
+
+/// Contents of the files mirrorset reads; None when missing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Files {
+    pub postgresql_conf: Option<String>,
+    pub mirrorset_conf: Option<String>,
+    pub auto_conf: Option<String>,
+    pub hba_path: Option<String>,
+    pub hba: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleFacts {
+    pub exists: bool,
+    pub login: bool,
+    pub replication: bool,
+    pub superuser: bool,
+    pub connection_limit: i64,
+    /// pg_authid.rolpassword.
+    pub verifier: Option<Secret<String>>,
+    /// Which of the pg_rewind functions the role may execute.
+    #[serde(default)]
+    pub rewind_grants: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SlotFacts {
+    pub name: String,
+    pub physical: bool,
+    pub active: bool,
+    pub restart_lsn: Option<String>,
+    pub wal_status: Option<String>,
+    /// WAL the slot holds back on this server, in bytes.
+    pub retained_bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PassfileFacts {
+    pub mode: u32,
+    pub owner: String,
+    pub content: Secret<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WalReceiver {
+    pub status: String,
+    pub sender_host: Option<String>,
+    pub sender_port: Option<i32>,
+    pub slot_name: Option<String>,
+}
+
+impl NodeFacts {
+    pub fn reached(&self) -> Option<&Reached> {
+        match self {
+            Self::Yes(reached) => Some(reached),
+            _ => None,
+        }
+    }
+}
+
+impl Reached {
+    pub fn system_identifier(&self) -> Option<&str> {
+        match &self.data_dir {
+            DataDir::Initialized {
+                system_identifier, ..
+            } => Some(system_identifier),
+            _ => None,
+        }
+    }
+
+    /// Running and not in recovery: accepts writes.
+    pub fn is_running_primary(&self) -> bool {
+        self.running && self.in_recovery == Some(false)
+    }
+
+    pub fn has_data(&self) -> bool {
+        matches!(self.data_dir, DataDir::Initialized { .. })
+    }
+}
