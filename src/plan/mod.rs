@@ -1,2 +1,27 @@
 //! Compares observed facts with the desired state into a `Plan`: ordered
-//! actions, each with a reason and a precondition. Pure. (Comes with `mirrorset plan`.)
+//! actions, each with the node, a reason and the precondition it was
+//! planned against, plus warnings and refusals. The plan is pure data, the
+//! contract `apply` executes; `render` shows it. Pure.
+
+mod action;
+mod compute;
+mod settings;
+
+pub use action::{
+    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, Precondition,
+    Summary,
+};
+pub use compute::{plan, summarize};
+pub use settings::setting_differs;
+
+/// The JSON schema of a saved plan (`--json`, `--out`).
+pub fn plan_schema_json() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<Plan>();
+    let mut json = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    json.push('\n');
+    json
+}
+
+/// Where the committed plan schema lives, relative to the repository root.
+pub const PLAN_SCHEMA_PATH: &str = "schemas/plan.schema.json";

@@ -39,6 +39,12 @@ impl ReportStyle {
         }
     }
 
+    /// Colour for standard output: a terminal, and NO_COLOR unset.
+    pub fn stdout_color() -> bool {
+        std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+    }
+
     pub fn handler(self) -> GraphicalReportHandler {
         let theme = if self.color {
             GraphicalTheme::unicode()

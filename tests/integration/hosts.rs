@@ -4,7 +4,8 @@
 //!
 //! Nets in use (one per test, never reused): 21 check_green, 22
 //! check_failures, 23 check_primary_down, 25 transport_files, 26 sql,
-//! 27 local_transport, 28 become_with_sudo.
+//! 27 local_transport, 28 become_with_sudo, 29 plan_fresh, 30 plan_unreachable,
+//! 31 plan_without_passphrase.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

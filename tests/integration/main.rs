@@ -5,6 +5,8 @@ mod check;
 mod examples;
 mod hosts;
 mod invalid_files;
+mod plan;
+mod scenarios;
 mod schema;
 mod test;
 mod transport;

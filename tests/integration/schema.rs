@@ -30,6 +30,14 @@ fn committed_schema_is_up_to_date() {
 }
 
 #[test]
+fn committed_plan_schema_is_up_to_date() {
+    committed_file_is_up_to_date(
+        mirrorset::plan::PLAN_SCHEMA_PATH,
+        &mirrorset::plan::plan_schema_json(),
+    );
+}
+
+#[test]
 fn committed_reference_is_up_to_date() {
     committed_file_is_up_to_date(
         mirrorset::config::REFERENCE_PATH,

@@ -14,6 +14,7 @@ pub struct Output {
 pub struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
+    removed_env: Vec<String>,
     current_dir: PathBuf,
     expected_status: i32,
     expected_stdout: Option<String>,
@@ -25,6 +26,7 @@ impl Test {
         Self {
             args: Vec::new(),
             env: vec![("NO_COLOR".into(), "1".into())],
+            removed_env: Vec::new(),
             current_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
             expected_status: 0,
             expected_stdout: None,
@@ -34,6 +36,16 @@ impl Test {
 
     pub fn args<const N: usize>(mut self, args: [&str; N]) -> Self {
         self.args.extend(args.iter().map(|arg| arg.to_string()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn env_remove(mut self, name: &str) -> Self {
+        self.removed_env.push(name.to_owned());
         self
     }
 
@@ -54,7 +66,11 @@ impl Test {
 
     /// Runs the binary and checks status and any expected output exactly.
     pub fn run(self) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_mirrorset"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mirrorset"));
+        for name in &self.removed_env {
+            command.env_remove(name);
+        }
+        let output = command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.current_dir)

@@ -1,0 +1,163 @@
+//! `mirrorset plan` and `mirrorset show`: gather every node, compute the
+//! desired state and the plan, print it (text or JSON), save it on request.
+//! Never changes a node. I/O.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::{IntoDiagnostic, WrapErr, miette};
+
+use super::cluster_files;
+use crate::config;
+use crate::desired::desired;
+use crate::facts::gather;
+use crate::plan::{Finding, PLAN_FORMAT_VERSION, Plan, plan as make_plan};
+use crate::render::{Palette, ReportStyle, plan_text};
+use crate::transport::AccessOptions;
+
+pub struct PlanOptions {
+    pub json: bool,
+    pub out: Option<PathBuf>,
+    pub detailed_exitcode: bool,
+    pub target: Option<String>,
+}
+
+/// Plans one cluster file: the pipeline of DESIGN.md section 3, up to the plan.
+pub fn plan_cluster(
+    path: &Path,
+    options: &AccessOptions,
+    target: Option<&glob::Pattern>,
+) -> miette::Result<Plan> {
+    let cluster = config::load(path)?;
+    let passphrase =
+        cluster.replication.passphrase.resolve().map_err(|error| {
+            miette!(code = "secret::unavailable", "{}: {error}", path.display())
+        })?;
+    let desired = desired(&cluster, &passphrase);
+    let observed = gather(&cluster, options);
+    let mut plan = make_plan(&cluster, &desired, &observed, &passphrase);
+    if let Some(target) = target {
+        plan.actions.retain(|action| target.matches(&action.node));
+        let names: Vec<&str> = plan
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .filter(|n| target.matches(n))
+            .collect();
+        plan.warnings.insert(
+            0,
+            Finding {
+                node: None,
+                message: format!(
+                    "--target {}: only {} planned; the other nodes may still differ from the file",
+                    target.as_str(),
+                    if names.is_empty() {
+                        "no node".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            },
+        );
+        plan.summary = crate::plan::summarize(&plan.actions);
+    }
+    Ok(plan)
+}
+
+pub fn plan(
+    files: &[String],
+    options: &PlanOptions,
+    access: &AccessOptions,
+) -> miette::Result<ExitCode> {
+    let target = options
+        .target
+        .as_deref()
+        .map(|glob| {
+            glob::Pattern::new(glob)
+                .map_err(|e| miette!(code = "cli::bad_glob", "--target {glob:?}: {e}"))
+        })
+        .transpose()?;
+    let paths = cluster_files(files)?;
+    if options.out.is_some() && paths.len() != 1 {
+        return Err(miette!(
+            code = "cli::out_needs_one_cluster",
+            "--out saves one plan, but {} cluster files were given",
+            paths.len()
+        ));
+    }
+    let palette = Palette {
+        color: ReportStyle::stdout_color(),
+    };
+    let (mut changes, mut refused) = (false, false);
+    for (index, path) in paths.iter().enumerate() {
+        let plan = plan_cluster(path, access, target.as_ref())?;
+        changes |= !plan.actions.is_empty();
+        refused |= !plan.refusals.is_empty();
+        if options.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).expect("a plan serializes")
+            );
+        } else {
+            if index > 0 {
+                println!();
+            }
+            print!("{}", plan_text(&plan, palette));
+        }
+        if let Some(out) = &options.out {
+            let json = serde_json::to_string_pretty(&plan).expect("a plan serializes") + "\n";
+            std::fs::write(out, json)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot save the plan to {}", out.display()))?;
+            if !options.json {
+                println!(
+                    "\nSaved the plan to {}; `mirrorset show {}` shows it again.",
+                    out.display(),
+                    out.display()
+                );
+            }
+        }
+    }
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else if changes && options.detailed_exitcode {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn show(path: &Path, json: bool) -> miette::Result<ExitCode> {
+    let text = std::fs::read_to_string(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|error| {
+        miette!(
+            code = "plan::unreadable",
+            "{} is not a saved mirrorset plan: {error}",
+            path.display()
+        )
+    })?;
+    if plan.format_version != PLAN_FORMAT_VERSION {
+        return Err(miette!(
+            code = "plan::format_version",
+            "{} is a plan of format {}, this mirrorset reads format {PLAN_FORMAT_VERSION}",
+            path.display(),
+            plan.format_version
+        ));
+    }
+    if json {
+        print!("{text}");
+    } else {
+        print!(
+            "{}",
+            plan_text(
+                &plan,
+                Palette {
+                    color: ReportStyle::stdout_color()
+                }
+            )
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

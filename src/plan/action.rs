@@ -1,0 +1,210 @@
+//! The plan's data: what `--json` prints, `--out` saves and `apply`
+//! executes. Versioned by `format_version`; it never holds a secret (the
+//! passfile's content and the role's password are re-derived at apply).
+//! Pure data.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a field changes meaning or disappears.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Everything mirrorset would do to one cluster, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: u32,
+    pub cluster: String,
+    /// The cluster file the plan was made from.
+    pub file: String,
+    /// Every node, with its role now and the role the file wants.
+    pub nodes: Vec<NodeSummary>,
+    /// In execution order.
+    pub actions: Vec<Action>,
+    /// Worth knowing, not changed by mirrorset (orphan slots, shadowing pg_hba rules, …).
+    pub warnings: Vec<Finding>,
+    /// Why the plan cannot be applied as is; any refusal makes `plan` exit 1.
+    pub refusals: Vec<Finding>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NodeSummary {
+    pub name: String,
+    pub host: String,
+    /// "primary", "standby of node1", "stopped", "empty", "unreachable", …
+    pub actual: String,
+    /// "primary", "mirror of node1", "standalone", "absent".
+    pub desired: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Finding {
+    pub node: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub remove: usize,
+    pub restarts: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// `+`: something new.
+    Add,
+    /// `~`: something existing, changed.
+    Change,
+    /// `-`: something removed.
+    Remove,
+    /// `-/+`: moved aside and made anew (a data directory is never deleted).
+    Replace,
+    /// A step that changes nothing by itself (reload, wait).
+    Step,
+}
+
+impl Change {
+    pub fn marker(self) -> &'static str {
+        match self {
+            Self::Add => "+",
+            Self::Change => "~",
+            Self::Remove => "-",
+            Self::Replace => "-/+",
+            Self::Step => ">",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Action {
+    pub node: String,
+    pub change: Change,
+    #[serde(flatten)]
+    pub kind: ActionKind,
+    /// Why, in words: "wal_log_hints changed (postmaster context)".
+    pub reason: String,
+    /// What must still hold when the action runs, or apply refuses.
+    pub precondition: Precondition,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Write a whole file atomically (temp, fsync, rename, backup).
+    WriteFile {
+        path: String,
+        /// The mode a new file gets; with `enforce_mode` an existing one too.
+        mode: u32,
+        enforce_mode: bool,
+        /// Content now; None when the file does not exist or is sensitive.
+        before: Option<String>,
+        /// Content after; None when sensitive (derived from the secret at apply).
+        after: Option<String>,
+        sensitive: bool,
+    },
+    /// ALTER SYSTEM RESET of a value that would override mirrorset.conf.
+    ResetSetting {
+        setting: String,
+    },
+    /// Create or alter the replication role; its password is never in the plan.
+    EnsureRole {
+        user: String,
+        create: bool,
+        connection_limit: i64,
+        set_password: bool,
+    },
+    /// GRANT EXECUTE on one pg_rewind function.
+    GrantRewind {
+        user: String,
+        function: String,
+    },
+    CreateSlot {
+        slot: String,
+        for_node: String,
+    },
+    /// Drop a slot, terminating its walsender first.
+    DropSlot {
+        slot: String,
+        for_node: String,
+    },
+    /// pg_basebackup from the primary with the node's slot.
+    Clone {
+        from_node: String,
+        from_host: String,
+        from_port: u16,
+        slot: String,
+        data_dir: String,
+        /// The data directory holds something else: move it aside first.
+        move_aside: bool,
+    },
+    WriteStandbySignal {
+        path: String,
+    },
+    Reload,
+    Restart {
+        settings: Vec<String>,
+    },
+    Start,
+    WaitStreaming {
+        upstream: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum Precondition {
+    None,
+    /// The file still has this SHA-256 (None: it still does not exist).
+    FileUnchanged {
+        path: String,
+        sha256: Option<String>,
+    },
+    /// The data directory is still empty or missing.
+    DataDirEmpty,
+    /// The data directory still holds this cluster.
+    SystemIdentifier {
+        system_identifier: String,
+    },
+    /// The slot still does not exist.
+    SlotMissing {
+        slot: String,
+    },
+}
+
+impl ActionKind {
+    /// The SQL an action runs, as shown to people: the password as (sensitive).
+    pub fn sql_preview(&self) -> Option<String> {
+        use crate::transport::quote_identifier as q;
+        Some(match self {
+            Self::ResetSetting { setting } => format!("ALTER SYSTEM RESET {setting}"),
+            Self::EnsureRole {
+                user,
+                create,
+                connection_limit,
+                set_password,
+            } => format!(
+                "{} ROLE {} LOGIN REPLICATION NOSUPERUSER CONNECTION LIMIT {connection_limit}{}",
+                if *create { "CREATE" } else { "ALTER" },
+                q(user),
+                if *set_password {
+                    " PASSWORD (sensitive)"
+                } else {
+                    ""
+                }
+            ),
+            Self::GrantRewind { user, function } => {
+                format!("GRANT EXECUTE ON FUNCTION {function} TO {}", q(user))
+            }
+            Self::CreateSlot { slot, .. } => {
+                format!("SELECT pg_create_physical_replication_slot('{slot}')")
+            }
+            Self::DropSlot { slot, .. } => format!(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active; SELECT pg_drop_replication_slot('{slot}')"
+            ),
+            _ => return None,
+        })
+    }
+}

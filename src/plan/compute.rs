@@ -1,0 +1,943 @@
+//! (Cluster, Desired, Observed) -> Plan, with no I/O. The order of actions
+//! is planned here, not discovered at apply: the primary's files and
+//! restart come before the role, grants and slots, which come before the
+//! clones that need them; each mirror is then cloned (or fixed), written,
+//! started and awaited.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use super::action::{
+    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, Precondition,
+    Summary,
+};
+use super::settings::setting_differs;
+use crate::desired::{
+    Desired, DesiredNode, DesiredRole, MIRRORSET_CONF, REWIND_FUNCTIONS, include_line_present,
+    with_block, with_include_line,
+};
+use crate::facts::parse::{conf_settings, major_version};
+use crate::facts::{DataDir, NodeFacts, Observed, Reached};
+use crate::model::{Cluster, Node, NodeState, Secret, verifier_matches};
+
+/// Settings a hot standby must have at least as high as its primary.
+const STANDBY_MUST_MATCH: [&str; 5] = [
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+];
+
+pub fn sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn file_precondition(path: &str, before: Option<&str>) -> Precondition {
+    Precondition::FileUnchanged {
+        path: path.to_owned(),
+        sha256: before.map(sha256),
+    }
+}
+
+struct Planner<'a> {
+    cluster: &'a Cluster,
+    desired: &'a Desired,
+    observed: &'a Observed,
+    passphrase: &'a Secret<String>,
+    actions: Vec<Action>,
+    warnings: Vec<Finding>,
+    refusals: Vec<Finding>,
+}
+
+pub fn plan(
+    cluster: &Cluster,
+    desired: &Desired,
+    observed: &Observed,
+    passphrase: &Secret<String>,
+) -> Plan {
+    let mut planner = Planner {
+        cluster,
+        desired,
+        observed,
+        passphrase,
+        actions: Vec::new(),
+        warnings: Vec::new(),
+        refusals: Vec::new(),
+    };
+    let blocked = planner.refusals_first();
+    if !blocked {
+        planner.plan_primary();
+        for node in cluster.mirrors() {
+            planner.plan_mirror(node);
+        }
+        for node in cluster
+            .nodes
+            .iter()
+            .filter(|node| node.state == NodeState::Standalone)
+        {
+            planner.warn(
+                Some(node),
+                "state = \"standalone\" is not planned yet: the node is left as it is".to_owned(),
+            );
+        }
+    }
+    let summary = summarize(&planner.actions);
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        cluster: cluster.name.to_string(),
+        file: cluster.file.display().to_string(),
+        nodes: cluster
+            .nodes
+            .iter()
+            .map(|node| planner.summary(node))
+            .collect(),
+        actions: planner.actions,
+        warnings: planner.warnings,
+        refusals: planner.refusals,
+        summary,
+    }
+}
+
+pub fn summarize(actions: &[Action]) -> Summary {
+    let mut summary = Summary::default();
+    for action in actions {
+        match (action.change, &action.kind) {
+            (_, ActionKind::Restart { .. }) => summary.restarts += 1,
+            (Change::Add, _) => summary.add += 1,
+            (Change::Change, _) => summary.change += 1,
+            (Change::Remove, _) => summary.remove += 1,
+            (Change::Replace, _) => {
+                summary.add += 1;
+                summary.remove += 1;
+            }
+            (Change::Step, _) => {}
+        }
+    }
+    summary
+}
+
+impl<'a> Planner<'a> {
+    fn facts(&self, node: &Node) -> Option<&'a Reached> {
+        self.observed
+            .nodes
+            .get(&node.name)
+            .and_then(NodeFacts::reached)
+    }
+
+    fn desired_node(&self, node: &Node) -> &'a DesiredNode {
+        self.desired
+            .node(&node.name)
+            .expect("every node has a desired state")
+    }
+
+    fn warn(&mut self, node: Option<&Node>, message: String) {
+        self.warnings.push(Finding {
+            node: node.map(|n| n.name.to_string()),
+            message,
+        });
+    }
+
+    fn refuse(&mut self, node: Option<&Node>, message: String) {
+        self.refusals.push(Finding {
+            node: node.map(|n| n.name.to_string()),
+            message,
+        });
+    }
+
+    fn push(
+        &mut self,
+        node: &Node,
+        change: Change,
+        kind: ActionKind,
+        reason: impl Into<String>,
+        precondition: Precondition,
+    ) {
+        self.actions.push(Action {
+            node: node.name.to_string(),
+            change,
+            kind,
+            reason: reason.into(),
+            precondition,
+        });
+    }
+
+    fn summary(&self, node: &Node) -> NodeSummary {
+        let actual = match self.observed.nodes.get(&node.name) {
+            None | Some(NodeFacts::Skipped) => "not contacted".to_owned(),
+            Some(NodeFacts::No { .. }) => "unreachable".to_owned(),
+            Some(NodeFacts::Yes(facts)) => {
+                match (&facts.data_dir, facts.running, facts.in_recovery) {
+                    (_, true, Some(false)) => "primary".to_owned(),
+                    (_, true, _) => match facts
+                        .wal_receiver
+                        .as_ref()
+                        .and_then(|w| w.sender_host.clone())
+                    {
+                        Some(host) => format!("standby of {}", self.node_at(&host)),
+                        None => "standby, not streaming".to_owned(),
+                    },
+                    (DataDir::Initialized { .. }, false, _) => "stopped".to_owned(),
+                    (DataDir::Foreign, _, _) => "not PostgreSQL".to_owned(),
+                    _ => "empty".to_owned(),
+                }
+            }
+        };
+        let desired = match self.desired_node(node).role {
+            DesiredRole::Primary => "primary".to_owned(),
+            DesiredRole::Mirror => format!("mirror of {}", self.cluster.primary),
+            DesiredRole::Standalone => "standalone".to_owned(),
+            DesiredRole::Absent => "absent".to_owned(),
+        };
+        NodeSummary {
+            name: node.name.to_string(),
+            host: node.host.clone(),
+            actual,
+            desired,
+        }
+    }
+
+    /// A node name for an address, or the address when no node has it.
+    fn node_at(&self, host: &str) -> String {
+        self.cluster
+            .nodes
+            .iter()
+            .find(|node| node.host == host)
+            .map(|node| node.name.to_string())
+            .unwrap_or_else(|| host.to_owned())
+    }
+
+    /// Records every refusal; true when planning any action would be unsafe.
+    fn refusals_first(&mut self) -> bool {
+        let cluster = self.cluster;
+        let mut blocked = false;
+        for node in cluster
+            .nodes
+            .iter()
+            .filter(|node| node.state != NodeState::Absent)
+        {
+            if let Some(NodeFacts::No { reason }) = self.observed.nodes.get(&node.name) {
+                let reason = reason
+                    .strip_prefix(&format!("{}: ", node.name))
+                    .unwrap_or(reason)
+                    .to_owned();
+                self.refuse(
+                    Some(node),
+                    format!("unreachable ({reason}); its actions are not planned"),
+                );
+            }
+        }
+        let primaries: Vec<&Node> = cluster
+            .nodes
+            .iter()
+            .filter(|node| node.state != NodeState::Absent)
+            .filter(|node| self.facts(node).is_some_and(Reached::is_running_primary))
+            .collect();
+        if primaries.len() > 1 {
+            let names = primaries
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ");
+            self.refuse(
+                None,
+                format!(
+                    "split brain: {names} are both running as writable primaries; mirrorset will not touch the cluster \
+                     until one is stopped (keep the one with the data you want, then plan again)"
+                ),
+            );
+            blocked = true;
+        }
+        let versions: BTreeSet<(u32, String)> = cluster
+            .members()
+            .filter_map(|node| {
+                let version = self.facts(node)?.postgres_version.as_ref()?;
+                Some((major_version(version)?, node.name.to_string()))
+            })
+            .collect();
+        let majors: BTreeSet<u32> = versions.iter().map(|(major, _)| *major).collect();
+        if majors.len() > 1 {
+            let list = versions
+                .iter()
+                .map(|(major, name)| format!("{name}: {major}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.refuse(None, format!("PostgreSQL major versions differ ({list}); streaming replication needs one major version"));
+            blocked = true;
+        }
+        let primary = cluster.node(&cluster.primary).expect("validated");
+        if let Some(facts) = self.facts(primary) {
+            let mirror_with_data = cluster
+                .mirrors()
+                .find(|node| self.facts(node).is_some_and(Reached::has_data));
+            if !facts.has_data() {
+                if let Some(mirror) = mirror_with_data {
+                    self.refuse(
+                        Some(primary),
+                        format!(
+                            "the primary {} has no data while {} has: cloning would copy nothing; \
+                             name the node that holds the data as primary",
+                            primary.name, mirror.name
+                        ),
+                    );
+                } else {
+                    self.refuse(
+                        Some(primary),
+                        format!(
+                            "the primary {} has no data directory to replicate",
+                            primary.name
+                        ),
+                    );
+                }
+                blocked = true;
+            } else if facts.running && facts.in_recovery == Some(true) {
+                self.refuse(
+                    Some(primary),
+                    format!(
+                        "{} is named primary but runs as a standby: switchover and failover are not planned yet",
+                        primary.name
+                    ),
+                );
+                blocked = true;
+            }
+        } else {
+            blocked = true;
+        }
+        blocked
+    }
+
+    /// Writes a file when its content differs; returns whether it did.
+    fn plan_file(
+        &mut self,
+        node: &Node,
+        path: String,
+        before: Option<&str>,
+        after: String,
+        mode: u32,
+        reason: &str,
+    ) -> bool {
+        if before == Some(after.as_str()) {
+            return false;
+        }
+        let change = if before.is_some() {
+            Change::Change
+        } else {
+            Change::Add
+        };
+        self.push(
+            node,
+            change,
+            ActionKind::WriteFile {
+                path: path.clone(),
+                mode,
+                enforce_mode: false,
+                before: before.map(str::to_owned),
+                after: Some(after),
+                sensitive: false,
+            },
+            reason,
+            file_precondition(&path, before),
+        );
+        true
+    }
+
+    /// mirrorset.conf, the include line and the pg_hba block; returns whether any changed.
+    fn plan_config_files(&mut self, node: &Node, facts: &Reached) -> bool {
+        let desired = self.desired_node(node);
+        let layout = &node.postgres;
+        let mut changed = self.plan_file(
+            node,
+            format!("{}/{MIRRORSET_CONF}", layout.config_dir),
+            facts.files.mirrorset_conf.as_deref(),
+            desired.mirrorset_conf.clone(),
+            0o644,
+            if facts.files.mirrorset_conf.is_some() {
+                "mirrorset.conf differs from the cluster file"
+            } else {
+                "mirrorset.conf is missing"
+            },
+        );
+        let conf_path = format!("{}/postgresql.conf", layout.config_dir);
+        match facts.files.postgresql_conf.as_deref() {
+            Some(conf) if !include_line_present(conf) => {
+                changed |= self.plan_file(
+                    node,
+                    conf_path,
+                    Some(conf),
+                    with_include_line(conf),
+                    0o644,
+                    "postgresql.conf does not include mirrorset.conf",
+                );
+            }
+            Some(_) => {}
+            None => self.warn(
+                Some(node),
+                format!("{conf_path} does not exist; mirrorset.conf cannot be included"),
+            ),
+        }
+        let hba_path = facts
+            .files
+            .hba_path
+            .clone()
+            .unwrap_or_else(|| format!("{}/pg_hba.conf", layout.config_dir));
+        match facts.files.hba.as_deref() {
+            Some(hba) => {
+                let reason = if crate::desired::locate_block(hba).is_some() {
+                    "the mirrorset block of pg_hba.conf differs from the cluster file"
+                } else {
+                    "pg_hba.conf has no mirrorset block: members cannot replicate from this node"
+                };
+                changed |= self.plan_file(
+                    node,
+                    hba_path.clone(),
+                    Some(hba),
+                    with_block(hba, &desired.hba_lines),
+                    0o640,
+                    reason,
+                );
+                self.shadowing_rules(node, hba);
+            }
+            None => self.warn(
+                Some(node),
+                format!("{hba_path} does not exist; replication access cannot be granted"),
+            ),
+        }
+        for error in &facts.hba_errors {
+            self.warn(
+                Some(node),
+                format!("pg_hba.conf has an error PostgreSQL ignores: {error}"),
+            );
+        }
+        changed
+    }
+
+    /// Warns of rules before the managed block that could decide replication first.
+    fn shadowing_rules(&mut self, node: &Node, hba: &str) {
+        let user = self.cluster.replication.user.as_str();
+        let begin = crate::desired::locate_block(hba)
+            .map(|block| block.begin)
+            .unwrap_or(usize::MAX);
+        for (index, line) in hba.lines().enumerate().take(begin) {
+            let fields: Vec<&str> = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            if fields.len() < 4 || !fields[0].starts_with("host") {
+                continue;
+            }
+            let database_matches = fields[1]
+                .split(',')
+                .any(|d| d == "replication" || d == "postgres" || d == "all");
+            let user_matches = fields[2].split(',').any(|u| u == "all" || u == user);
+            let broad = matches!(
+                fields[3],
+                "all" | "0.0.0.0/0" | "::/0" | "samenet" | "samehost"
+            );
+            if database_matches && user_matches && broad {
+                self.warn(
+                    Some(node),
+                    format!("pg_hba.conf line {} comes before the mirrorset block and may decide replication first: {}", index + 1, line.trim()),
+                );
+            }
+        }
+    }
+
+    fn plan_passfile(&mut self, node: &Node, facts: &Reached) {
+        let desired = self.desired_node(node);
+        let path = node.postgres.passfile.clone();
+        let (change, reason) = match &facts.passfile {
+            None => (Change::Add, "the passfile is missing".to_owned()),
+            Some(found) if found.content.expose() != desired.passfile.expose() => (
+                Change::Change,
+                "the passfile does not hold the current passphrase".to_owned(),
+            ),
+            Some(found) if found.mode != 0o600 || found.owner != node.postgres.os_user => (
+                Change::Change,
+                format!(
+                    "the passfile is mode {:04o} owned by {}; libpq ignores it unless 0600",
+                    found.mode, found.owner
+                ),
+            ),
+            Some(_) => return,
+        };
+        self.push(
+            node,
+            change,
+            ActionKind::WriteFile {
+                path: path.clone(),
+                mode: 0o600,
+                enforce_mode: true,
+                before: None,
+                after: None,
+                sensitive: true,
+            },
+            reason,
+            Precondition::None,
+        );
+    }
+
+    /// ALTER SYSTEM values that would override mirrorset.conf.
+    fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
+        let Some(auto) = &facts.files.auto_conf else {
+            return;
+        };
+        let desired = self.desired_node(node);
+        for name in conf_settings(auto)
+            .keys()
+            .filter(|name| desired.settings.contains_key(*name))
+        {
+            self.push(
+                node,
+                Change::Remove,
+                ActionKind::ResetSetting { setting: name.clone() },
+                format!("postgresql.auto.conf (ALTER SYSTEM) sets {name}, which would override mirrorset.conf"),
+                Precondition::None,
+            );
+        }
+    }
+
+    /// Settings the server would change: (name, postmaster context, raised above the running value).
+    fn changed_settings(&self, node: &Node, facts: &Reached) -> Vec<(String, bool)> {
+        let desired = self.desired_node(node);
+        let mut changed = Vec::new();
+        for (name, value) in &desired.settings {
+            if let Some(observed) = facts.settings.get(name) {
+                if setting_differs(value, observed) || observed.pending_restart {
+                    changed.push((name.clone(), observed.context == "postmaster"));
+                }
+            }
+        }
+        // Removed from the file: back to the server's default.
+        if let Some(old) = &facts.files.mirrorset_conf {
+            for name in conf_settings(old)
+                .into_keys()
+                .filter(|name| !desired.settings.contains_key(name))
+            {
+                let postmaster = facts
+                    .settings
+                    .get(&name)
+                    .is_some_and(|s| s.context == "postmaster");
+                changed.push((name, postmaster));
+            }
+        }
+        changed
+    }
+
+    fn plan_service(&mut self, node: &Node, facts: &Reached, files_changed: bool) {
+        if !facts.running {
+            self.push(
+                node,
+                Change::Step,
+                ActionKind::Start,
+                "the server is not running",
+                Precondition::None,
+            );
+            return;
+        }
+        let changed = self.changed_settings(node, facts);
+        let restart: Vec<String> = changed
+            .iter()
+            .filter(|(_, postmaster)| *postmaster)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !restart.is_empty() {
+            self.push(
+                node,
+                Change::Step,
+                ActionKind::Restart {
+                    settings: restart.clone(),
+                },
+                format!(
+                    "{} changed (postmaster context: needs a restart)",
+                    restart.join(", ")
+                ),
+                Precondition::None,
+            );
+        } else if !changed.is_empty() || files_changed {
+            let reason = if changed.is_empty() {
+                "configuration files changed".to_owned()
+            } else {
+                format!(
+                    "{} changed",
+                    changed
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            self.push(
+                node,
+                Change::Step,
+                ActionKind::Reload,
+                reason,
+                Precondition::None,
+            );
+        }
+        for (name, setting) in &facts.settings {
+            let from_elsewhere = setting.source_file.as_deref().is_some_and(|file| {
+                !file.ends_with(MIRRORSET_CONF)
+                    && !file.ends_with("postgresql.conf")
+                    && !file.ends_with("postgresql.auto.conf")
+            });
+            if from_elsewhere && self.desired_node(node).settings.contains_key(name) {
+                self.warn(
+                    Some(node),
+                    format!(
+                        "{name} is set in {} after mirrorset.conf, which it overrides",
+                        setting.source_file.as_deref().unwrap_or("")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn plan_primary(&mut self) {
+        let cluster = self.cluster;
+        let primary = cluster.node(&cluster.primary).expect("validated");
+        let Some(facts) = self.facts(primary) else {
+            return;
+        };
+        let files_changed = self.plan_config_files(primary, facts);
+        self.plan_passfile(primary, facts);
+        self.plan_auto_conf(primary, facts);
+        self.plan_service(primary, facts, files_changed);
+        self.plan_role(primary, facts);
+        self.plan_slots(primary, facts);
+    }
+
+    fn plan_role(&mut self, primary: &Node, facts: &Reached) {
+        let replication = &self.cluster.replication;
+        let user = replication.user.to_string();
+        let role = facts.role.as_ref().filter(|role| role.exists);
+        let password_ok = role
+            .and_then(|role| role.verifier.as_ref())
+            .is_some_and(|verifier| verifier_matches(verifier, self.passphrase));
+        let mut reasons = Vec::new();
+        match role {
+            None => reasons.push("the replication role does not exist".to_owned()),
+            Some(role) => {
+                if !role.login || !role.replication {
+                    reasons.push("LOGIN or REPLICATION is missing".to_owned());
+                }
+                if role.superuser {
+                    reasons.push("it is a superuser".to_owned());
+                }
+                if role.connection_limit != replication.connection_limit {
+                    reasons.push(format!(
+                        "connection limit {} -> {}",
+                        role.connection_limit, replication.connection_limit
+                    ));
+                }
+                if !password_ok {
+                    reasons.push("password (sensitive) differs".to_owned());
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            self.push(
+                primary,
+                if role.is_none() {
+                    Change::Add
+                } else {
+                    Change::Change
+                },
+                ActionKind::EnsureRole {
+                    user: user.clone(),
+                    create: role.is_none(),
+                    connection_limit: replication.connection_limit,
+                    set_password: !password_ok,
+                },
+                reasons.join("; "),
+                Precondition::None,
+            );
+        }
+        for function in REWIND_FUNCTIONS {
+            let granted =
+                role.is_some_and(|role| role.rewind_grants.get(function).copied().unwrap_or(false));
+            if !granted {
+                self.push(
+                    primary,
+                    Change::Add,
+                    ActionKind::GrantRewind {
+                        user: user.clone(),
+                        function: function.to_owned(),
+                    },
+                    "pg_rewind of a former primary connects as the replication role",
+                    Precondition::None,
+                );
+            }
+        }
+    }
+
+    fn plan_slots(&mut self, primary: &Node, facts: &Reached) {
+        let existing: BTreeMap<&str, _> = facts
+            .slots
+            .iter()
+            .map(|slot| (slot.name.as_str(), slot))
+            .collect();
+        for (slot, node) in &self.desired.slots {
+            if !existing.contains_key(slot.as_str()) {
+                self.push(
+                    primary,
+                    Change::Add,
+                    ActionKind::CreateSlot {
+                        slot: slot.to_string(),
+                        for_node: node.to_string(),
+                    },
+                    format!("{node} replicates through its own slot"),
+                    Precondition::SlotMissing {
+                        slot: slot.to_string(),
+                    },
+                );
+            }
+        }
+        for (slot, node) in &self.desired.stale_slots {
+            if existing.contains_key(slot.as_str()) {
+                self.push(
+                    primary,
+                    Change::Remove,
+                    ActionKind::DropSlot {
+                        slot: slot.to_string(),
+                        for_node: node.to_string(),
+                    },
+                    format!("{node} is no longer a member; its slot would hold WAL forever"),
+                    Precondition::None,
+                );
+            }
+        }
+        let known: BTreeSet<&str> = self
+            .desired
+            .slots
+            .iter()
+            .chain(&self.desired.stale_slots)
+            .map(|(slot, _)| slot.as_str())
+            .collect();
+        for slot in facts
+            .slots
+            .iter()
+            .filter(|slot| !known.contains(slot.name.as_str()))
+        {
+            let retained = slot
+                .retained_bytes
+                .map(|b| format!(", holding {} of WAL", human_bytes(b)))
+                .unwrap_or_default();
+            self.warn(
+                Some(primary),
+                format!("slot {} is not named in the cluster file ({}{retained}); mirrorset never drops it", slot.name, if slot.active { "active" } else { "inactive" }),
+            );
+        }
+    }
+
+    fn plan_mirror(&mut self, node: &Node) {
+        let Some(facts) = self.facts(node) else {
+            return;
+        };
+        let primary = self.cluster.node(&self.cluster.primary).expect("validated");
+        let primary_facts = self.facts(primary);
+        let primary_id = primary_facts.and_then(Reached::system_identifier);
+        let data_dir = node.postgres.data_dir.clone();
+        let clone = match &facts.data_dir {
+            DataDir::Missing | DataDir::Empty => Some((
+                Change::Add,
+                false,
+                "the node has no data yet".to_owned(),
+                Precondition::DataDirEmpty,
+            )),
+            DataDir::Foreign => Some((
+                Change::Replace,
+                true,
+                format!(
+                    "{data_dir} holds files that are not a PostgreSQL cluster; moved aside, never deleted"
+                ),
+                Precondition::None,
+            )),
+            DataDir::Initialized {
+                system_identifier, ..
+            } if Some(system_identifier.as_str()) != primary_id => Some((
+                Change::Replace,
+                true,
+                format!(
+                    "{data_dir} holds another cluster (system identifier {system_identifier}, the primary's is {}); moved aside, never deleted",
+                    primary_id.unwrap_or("unknown")
+                ),
+                Precondition::SystemIdentifier {
+                    system_identifier: system_identifier.clone(),
+                },
+            )),
+            DataDir::Initialized { .. } => None,
+        };
+        if clone
+            .as_ref()
+            .is_some_and(|(_, move_aside, ..)| *move_aside)
+            && facts.running
+        {
+            self.refuse(
+                Some(node),
+                format!(
+                    "{} runs another cluster; stop it before mirrorset replaces its data directory",
+                    node.name
+                ),
+            );
+            return;
+        }
+        self.plan_passfile(node, facts);
+        let desired = self.desired_node(node);
+        if let Some((change, move_aside, reason, precondition)) = clone {
+            self.push(
+                node,
+                change,
+                ActionKind::Clone {
+                    from_node: primary.name.to_string(),
+                    from_host: primary.host.clone(),
+                    from_port: primary.postgres.port,
+                    slot: node.slot.to_string(),
+                    data_dir: data_dir.clone(),
+                    move_aside,
+                },
+                reason,
+                precondition,
+            );
+            self.plan_config_files(node, facts);
+            self.push(
+                node,
+                Change::Add,
+                ActionKind::WriteStandbySignal {
+                    path: format!("{data_dir}/standby.signal"),
+                },
+                "a mirror starts in recovery",
+                Precondition::None,
+            );
+            self.push(
+                node,
+                Change::Step,
+                ActionKind::Start,
+                "the new mirror starts",
+                Precondition::None,
+            );
+            self.push(
+                node,
+                Change::Step,
+                ActionKind::WaitStreaming {
+                    upstream: primary.name.to_string(),
+                },
+                "apply is done when the mirror streams",
+                Precondition::None,
+            );
+            return;
+        }
+        let files_changed = self.plan_config_files(node, facts);
+        if desired.standby_signal && !facts.standby_signal {
+            self.push(
+                node,
+                Change::Add,
+                ActionKind::WriteStandbySignal {
+                    path: format!("{data_dir}/standby.signal"),
+                },
+                "standby.signal is missing: the next start would make this mirror a second primary",
+                Precondition::None,
+            );
+        }
+        self.plan_auto_conf(node, facts);
+        self.plan_service(node, facts, files_changed);
+        let streaming = facts
+            .wal_receiver
+            .as_ref()
+            .is_some_and(|w| w.status == "streaming");
+        if !facts.running
+            || self.actions.iter().any(|a| {
+                a.node == node.name.as_str() && matches!(a.kind, ActionKind::Restart { .. })
+            })
+        {
+            self.push(
+                node,
+                Change::Step,
+                ActionKind::WaitStreaming {
+                    upstream: primary.name.to_string(),
+                },
+                "apply is done when the mirror streams",
+                Precondition::None,
+            );
+        } else if !streaming {
+            self.warn(
+                Some(node),
+                format!(
+                    "{} runs but does not stream from {}",
+                    node.name, primary.name
+                ),
+            );
+        }
+        self.order_restarts(node);
+    }
+
+    /// Settings a standby must match: when the primary raises them, its
+    /// mirrors restart first; when it lowers them, the primary goes first.
+    fn order_restarts(&mut self, mirror: &Node) {
+        let primary = self.cluster.primary.to_string();
+        let Some(primary_facts) = self
+            .cluster
+            .node(&self.cluster.primary)
+            .and_then(|p| self.facts(p))
+        else {
+            return;
+        };
+        let desired_primary = self.desired.node(&self.cluster.primary).expect("validated");
+        let raising = STANDBY_MUST_MATCH.iter().any(|name| {
+            let wanted = desired_primary
+                .settings
+                .get(*name)
+                .and_then(|v| v.to_string().parse::<i64>().ok());
+            let running = primary_facts
+                .settings
+                .get(*name)
+                .and_then(|s| s.setting.parse::<i64>().ok());
+            matches!((wanted, running), (Some(w), Some(r)) if w > r)
+        });
+        if !raising {
+            return;
+        }
+        let is_restart =
+            |a: &Action, node: &str| a.node == node && matches!(a.kind, ActionKind::Restart { .. });
+        let (Some(primary_at), Some(mirror_restart)) = (
+            self.actions.iter().position(|a| is_restart(a, &primary)),
+            self.actions
+                .iter()
+                .position(|a| is_restart(a, mirror.name.as_str())),
+        ) else {
+            return;
+        };
+        if mirror_restart < primary_at {
+            return;
+        }
+        // The mirror's own steps up to its restart (its files first) move
+        // before the primary's restart; waiting for it to stream stays last.
+        let first = self
+            .actions
+            .iter()
+            .position(|a| a.node == mirror.name.as_str())
+            .expect("the mirror has a restart action");
+        let moved: Vec<Action> = self.actions.drain(first..=mirror_restart).collect();
+        self.actions.splice(primary_at..primary_at, moved);
+    }
+}
+
+fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,181 @@
+//! A plan for people: a block per node with numbered actions in execution
+//! order, unified diffs of files, SQL with the password as (sensitive),
+//! warnings, refusals and the summary line. Rendered from the same `Plan`
+//! that `--json` prints. Pure.
+
+use similar::TextDiff;
+
+use crate::plan::{Action, ActionKind, Change, Plan};
+
+/// ANSI colours, or none: off a terminal and with NO_COLOR.
+#[derive(Debug, Clone, Copy)]
+pub struct Palette {
+    pub color: bool,
+}
+
+impl Palette {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn for_change(self, change: Change, text: &str) -> String {
+        match change {
+            Change::Add => self.paint("32", text),
+            Change::Change => self.paint("33", text),
+            Change::Remove | Change::Replace => self.paint("31", text),
+            Change::Step => self.paint("36", text),
+        }
+    }
+}
+
+fn describe(action: &Action) -> String {
+    match &action.kind {
+        ActionKind::WriteFile {
+            path,
+            mode,
+            sensitive: true,
+            ..
+        } => format!("write {path} (sensitive, mode {mode:04o})"),
+        ActionKind::WriteFile { path, .. } => format!("write {path}"),
+        ActionKind::Clone {
+            from_node,
+            from_host,
+            from_port,
+            slot,
+            data_dir,
+            move_aside,
+        } => format!(
+            "{}clone {data_dir} from {from_node} ({from_host}:{from_port}) with slot {slot}: pg_basebackup -X stream -c fast",
+            if *move_aside {
+                format!("move {data_dir} aside, then ")
+            } else {
+                String::new()
+            }
+        ),
+        ActionKind::WriteStandbySignal { path } => format!("write {path}"),
+        ActionKind::Reload => "reload".to_owned(),
+        ActionKind::Restart { .. } => "restart".to_owned(),
+        ActionKind::Start => "start".to_owned(),
+        ActionKind::WaitStreaming { upstream } => format!("wait until streaming from {upstream}"),
+        other => format!("sql: {}", other.sql_preview().unwrap_or_default()),
+    }
+}
+
+fn diff(before: Option<&str>, after: &str, palette: Palette) -> String {
+    let before = before.unwrap_or("");
+    let text_diff = TextDiff::from_lines(before, after);
+    let mut out = String::new();
+    for hunk in text_diff.unified_diff().context_radius(2).iter_hunks() {
+        out.push_str(&format!(
+            "        {}\n",
+            palette.paint("36", &hunk.header().to_string())
+        ));
+        for change in hunk.iter_changes() {
+            let (sign, code) = match change.tag() {
+                similar::ChangeTag::Delete => ("-", "31"),
+                similar::ChangeTag::Insert => ("+", "32"),
+                similar::ChangeTag::Equal => (" ", ""),
+            };
+            let line = format!("{sign}{}", change.value().trim_end_matches('\n'));
+            let line = if code.is_empty() {
+                line
+            } else {
+                palette.paint(code, &line)
+            };
+            out.push_str(&format!("        {line}\n"));
+        }
+    }
+    out
+}
+
+pub fn plan_text(plan: &Plan, palette: Palette) -> String {
+    let mut out = format!("Plan for cluster {} ({})\n", plan.cluster, plan.file);
+    let numbered: Vec<(usize, &Action)> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i + 1, a))
+        .collect();
+    for node in &plan.nodes {
+        let actions: Vec<&(usize, &Action)> = numbered
+            .iter()
+            .filter(|(_, a)| a.node == node.name)
+            .collect();
+        out.push_str(&format!(
+            "\n{} {}: {} -> {}",
+            palette.paint("1", &node.name),
+            node.host,
+            node.actual,
+            node.desired
+        ));
+        if actions.is_empty() {
+            out.push_str("  (no changes)\n");
+            continue;
+        }
+        out.push('\n');
+        for (number, action) in actions {
+            let marker = palette.for_change(action.change, action.change.marker());
+            out.push_str(&format!("  [{number}] {marker} {}\n", describe(action)));
+            out.push_str(&format!("        {}\n", action.reason));
+            if let ActionKind::WriteFile {
+                before,
+                after: Some(after),
+                sensitive: false,
+                ..
+            } = &action.kind
+            {
+                out.push_str(&diff(before.as_deref(), after, palette));
+            }
+        }
+    }
+    if !plan.warnings.is_empty() {
+        out.push_str("\nWarnings:\n");
+        for warning in &plan.warnings {
+            let node = warning
+                .node
+                .as_deref()
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {} {node}{}\n",
+                palette.paint("33", "!"),
+                warning.message
+            ));
+        }
+    }
+    if !plan.refusals.is_empty() {
+        out.push_str("\nRefused:\n");
+        for refusal in &plan.refusals {
+            let node = refusal
+                .node
+                .as_deref()
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {} {node}{}\n",
+                palette.paint("31", "x"),
+                refusal.message
+            ));
+        }
+    }
+    let summary = &plan.summary;
+    if plan.actions.is_empty() && !plan.refusals.is_empty() {
+        out.push_str("\nNo actions: resolve what was refused, then plan again.\n");
+    } else if plan.actions.is_empty() {
+        out.push_str("\nNo changes: the cluster matches the file.\n");
+    } else {
+        out.push_str(&format!(
+            "\nPlan: {} to add, {} to change, {} to remove; {} restart{}.\n",
+            summary.add,
+            summary.change,
+            summary.remove,
+            summary.restarts,
+            if summary.restarts == 1 { "" } else { "s" }
+        ));
+    }
+    out
+}
