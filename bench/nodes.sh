@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/check.sh - how long `mirrorset check` takes on 3 and on 20 loopback
-# nodes, next to the floor: N parallel `ssh … true` (one login per node).
+# bench/nodes.sh - how long `mirrorset check` and `mirrorset plan` take on 3
+# and on 20 loopback nodes, next to the floor: N parallel `ssh … true` (one
+# login per node, OpenSSH's client).
 #
-# In:  bench/check.sh [RUNS]   (default 5 runs per figure; run as root)
+# In:  bench/nodes.sh [RUNS]   (default 5 runs per figure; run as root)
 # Out: a table of medians in milliseconds on stdout. Brings up its own test
 #      hosts on 127.0.40.x and 127.0.41.x and takes them down at the end.
 set -euo pipefail
@@ -34,7 +35,8 @@ ssh_floor() { # ssh_floor DIR COUNT: one login per node, all at once
   wait "${pids[@]}"
 }
 
-printf '%-6s %-28s %-28s %s\n' nodes "parallel ssh true (ms)" "mirrorset check (ms)" ratio
+export MIRRORSET_TEST_PASSPHRASE=bench-passphrase
+printf '%-6s %-24s %-22s %-22s %s\n' nodes "parallel ssh true (ms)" "check (ms)" "plan (ms)" "plan / floor"
 for spec in "40 3" "41 20"; do
   read -r net count <<<"$spec"
   dir=/tmp/mirrorset-bench/net$net
@@ -44,7 +46,8 @@ for spec in "40 3" "41 20"; do
   "$BIN" check "$dir/cluster.toml" >/dev/null # warm caches; must pass
   floor=$(for ((r = 0; r < RUNS; r++)); do time_ms ssh_floor "$dir" "$count" "$net"; done | median)
   check=$(for ((r = 0; r < RUNS; r++)); do time_ms "$BIN" check "$dir/cluster.toml"; done | median)
-  ratio=$(awk -v a="$check" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')
-  printf '%-6s %-28s %-28s %s\n' "$count" "$floor" "$check" "$ratio"
+  plan=$(for ((r = 0; r < RUNS; r++)); do time_ms "$BIN" plan "$dir/cluster.toml"; done | median)
+  ratio=$(awk -v a="$plan" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')
+  printf '%-6s %-24s %-22s %-22s %s\n' "$count" "$floor" "$check" "$plan" "$ratio"
   bash tests/hosts/down.sh --dir "$dir" --purge >/dev/null 2>&1 || true
 done
