@@ -49,6 +49,40 @@ pub enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Make the changes `plan` shows: plans, shows the plan and asks for `yes`; or applies a saved plan if it is still current.
+    Apply {
+        /// A cluster file (or folder), or a plan saved with `plan --out`.
+        #[arg(value_name = "FILE|DIR|PLAN.json")]
+        target: String,
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Seconds to wait for another apply's lock on a node.
+        #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+        lock_timeout: u64,
+        /// Seconds to wait for a started mirror to stream.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        wait_timeout: u64,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Per node: role, state, upstream, timeline, WAL position, lag, slot, and whether plan would change it.
+    Status {
+        #[arg(value_name = "FILE|DIR")]
+        file: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Remove the apply locks of a cluster's nodes, whoever holds them (after an apply died).
+    ForceUnlock {
+        #[arg(value_name = "FILE|DIR")]
+        file: String,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
     /// Show a plan saved with `plan --out`.
     Show {
         #[arg(value_name = "PLAN.json")]

@@ -1,2 +1,265 @@
-//! Executes a `Plan` on the nodes through a transport, checking each action's
-//! precondition first and reporting progress through a trait. I/O. (Comes with `mirrorset apply`.)
+//! Executes a `Plan` on the nodes through their transports: locks every
+//! node touched (in name order), runs the actions in plan order (the clones
+//! of independent mirrors in parallel), checks each action's precondition
+//! first, writes an audit record per action on its node, reports progress
+//! through `Progress`, and stops at the first failure. I/O.
+
+mod audit;
+mod execute;
+mod lock;
+mod progress;
+mod service;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub use lock::{LOCK_NAME, LockHolder, force_unlock};
+pub use progress::Progress;
+
+use crate::desired::Desired;
+use crate::model::{Cluster, NodeName, Secret};
+use crate::plan::{Action, ActionKind, Plan};
+use crate::transport::{
+    self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, SqlSession, Transport, fan_out,
+};
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub access: AccessOptions,
+    /// How long to wait for another apply's lock before giving up.
+    pub lock_timeout: Duration,
+    /// How long to wait for a mirror to stream after it starts.
+    pub wait_timeout: Duration,
+    /// Who applies, for locks and audit records: user@host.
+    pub operator: String,
+    /// A short id of the plan being applied, for locks and audit records.
+    pub plan_id: String,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Access(#[from] AccessError),
+    #[error("{node} is locked by {holder}; waited {waited}s")]
+    #[diagnostic(
+        code(apply::locked),
+        help(
+            "another mirrorset apply is running; if it is dead, `mirrorset force-unlock <cluster file>` removes the lock"
+        )
+    )]
+    Locked {
+        node: NodeName,
+        holder: String,
+        waited: u64,
+    },
+    #[error("{node}: {message}")]
+    #[diagnostic(
+        code(apply::precondition),
+        help("the node changed since the plan was made; run plan again")
+    )]
+    Precondition { node: NodeName, message: String },
+    #[error("{node}: {message}")]
+    #[diagnostic(code(apply::action_failed))]
+    Failed { node: NodeName, message: String },
+}
+
+/// One node's connection for the run: its transport, and SQL when needed.
+pub struct NodeSession {
+    pub transport: Box<dyn Transport>,
+    sql: Mutex<Option<SqlSession>>,
+}
+
+impl NodeSession {
+    /// Runs `query` on the node's SQL session, connecting first when needed.
+    pub fn with_sql<T>(
+        &self,
+        layout: &crate::model::PostgresLayout,
+        query: impl FnOnce(&SqlSession) -> Result<T, AccessError>,
+    ) -> Result<T, AccessError> {
+        let mut sql = self
+            .sql
+            .lock()
+            .expect("no panic while holding the SQL session");
+        if sql.is_none() {
+            *sql = Some(SqlSession::connect(&*self.transport, layout)?);
+        }
+        let result = query(sql.as_ref().expect("just connected"));
+        if result.is_err() {
+            // A failed connection is not reused; the next query reconnects.
+            *sql = None;
+        }
+        result
+    }
+
+    /// Forgets the SQL session: the server restarted or stopped.
+    pub fn drop_sql(&self) {
+        *self
+            .sql
+            .lock()
+            .expect("no panic while holding the SQL session") = None;
+    }
+}
+
+/// What a finished apply did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub done: usize,
+}
+
+pub struct Applier<'a> {
+    pub cluster: &'a Cluster,
+    pub desired: &'a Desired,
+    pub passphrase: &'a Secret<String>,
+    pub options: &'a ApplyOptions,
+    pub progress: &'a dyn Progress,
+    sessions: BTreeMap<NodeName, NodeSession>,
+}
+
+pub fn apply(
+    cluster: &Cluster,
+    desired: &Desired,
+    plan: &Plan,
+    passphrase: &Secret<String>,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    let mut touched: Vec<NodeName> = plan
+        .actions
+        .iter()
+        .filter_map(|action| NodeName::new(&action.node).ok())
+        .collect();
+    // The primary is locked too: clones and waits read from it.
+    touched.push(cluster.primary.clone());
+    touched.sort();
+    touched.dedup();
+    let nodes: Vec<_> = touched
+        .iter()
+        .filter_map(|name| cluster.node(name))
+        .collect();
+    let opened = fan_out(&nodes, DEFAULT_CONCURRENCY, |node| {
+        transport::open(node, &options.access)
+    });
+    let mut sessions = BTreeMap::new();
+    for (node, transport) in nodes.iter().zip(opened) {
+        sessions.insert(
+            node.name.clone(),
+            NodeSession {
+                transport: transport?,
+                sql: Mutex::new(None),
+            },
+        );
+    }
+    let applier = Applier {
+        cluster,
+        desired,
+        passphrase,
+        options,
+        progress,
+        sessions,
+    };
+    let mut locked = Vec::new();
+    let result = (|| {
+        for name in &touched {
+            applier.lock(name)?;
+            locked.push(name.clone());
+        }
+        applier.run(&plan.actions)
+    })();
+    for name in locked.iter().rev() {
+        if let Err(error) = applier.unlock(name) {
+            progress.warn(&format!("could not release the lock on {name}: {error}"));
+        }
+    }
+    result
+}
+
+impl Applier<'_> {
+    fn session(&self, node: &NodeName) -> &NodeSession {
+        self.sessions
+            .get(node)
+            .expect("every touched node has a session")
+    }
+
+    /// Runs the actions in order; a run of mirrors being cloned goes in parallel.
+    fn run(&self, actions: &[Action]) -> Result<ApplyReport, ApplyError> {
+        let total = actions.len();
+        let numbered: Vec<(usize, &Action)> = actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i + 1, a))
+            .collect();
+        let mut index = 0;
+        let mut report = ApplyReport::default();
+        while index < numbered.len() {
+            let groups = clone_groups(&numbered[index..]);
+            if groups.len() > 1 {
+                let consumed: usize = groups.iter().map(Vec::len).sum();
+                let results = fan_out(&groups, DEFAULT_CONCURRENCY, |group| {
+                    for (number, action) in group {
+                        self.run_one(*number, total, action)?;
+                    }
+                    Ok::<_, ApplyError>(group.len())
+                });
+                for result in results {
+                    report.done += result?;
+                }
+                index += consumed;
+            } else {
+                let (number, action) = numbered[index];
+                self.run_one(number, total, action)?;
+                report.done += 1;
+                index += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    fn run_one(&self, number: usize, total: usize, action: &Action) -> Result<(), ApplyError> {
+        let node = NodeName::new(&action.node).map_err(|e| ApplyError::Failed {
+            node: self.cluster.primary.clone(),
+            message: format!("the plan names an invalid node {:?}: {e}", action.node),
+        })?;
+        let started = Instant::now();
+        self.progress.start(number, total, action);
+        let result = self.execute(&node, action);
+        let outcome = match &result {
+            Ok(note) => note.clone().unwrap_or_default(),
+            Err(error) => error.to_string(),
+        };
+        self.audit(&node, number, action, result.is_ok(), &outcome);
+        match result {
+            Ok(note) => {
+                self.progress
+                    .finish(number, total, action, started.elapsed(), note.as_deref());
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// At the head of `actions`: the consecutive per-mirror groups that each
+/// start a clone; one group (or none) means there is nothing to parallelise.
+fn clone_groups<'a>(actions: &[(usize, &'a Action)]) -> Vec<Vec<(usize, &'a Action)>> {
+    let mut groups: Vec<Vec<(usize, &'a Action)>> = Vec::new();
+    let mut at = 0;
+    while at < actions.len() {
+        let node = &actions[at].1.node;
+        let end = actions[at..]
+            .iter()
+            .position(|(_, a)| &a.node != node)
+            .map_or(actions.len(), |n| at + n);
+        let group = &actions[at..end];
+        if !group
+            .iter()
+            .any(|(_, a)| matches!(a.kind, ActionKind::Clone { .. }))
+        {
+            break;
+        }
+        groups.push(group.to_vec());
+        at = end;
+    }
+    groups
+}

@@ -1,9 +1,11 @@
 //! One function per subcommand: the only modules that both touch the outside
 //! world (files, nodes, the terminal) and call the pure core.
 
+mod apply;
 mod check;
 mod cluster_files;
 mod plan;
+mod status;
 mod validate;
 
 use std::process::ExitCode;
@@ -34,6 +36,23 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
             &access.options(),
         ),
         Command::Show { plan, json } => plan::show(&plan, json),
+        Command::Apply {
+            target,
+            auto_approve,
+            lock_timeout,
+            wait_timeout,
+            access,
+        } => apply::apply(
+            &target,
+            &apply::ApplyArgs {
+                auto_approve,
+                lock_timeout: std::time::Duration::from_secs(lock_timeout),
+                wait_timeout: std::time::Duration::from_secs(wait_timeout),
+            },
+            &access.options(),
+        ),
+        Command::Status { file, json, access } => status::status(&file, json, &access.options()),
+        Command::ForceUnlock { file, access } => apply::force_unlock(&file, &access.options()),
         Command::Facts { file, access } => {
             let cluster = one_cluster(&file)?;
             let observed = crate::facts::gather(&cluster, &access.options());

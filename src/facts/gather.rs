@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 
 use super::observed::{
-    DataDir, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached, RoleFacts,
-    SlotFacts, WalReceiver,
+    DataDir, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached, Replica,
+    RoleFacts, SlotFacts, WalReceiver,
 };
 use super::parse::{conf_settings, controldata, key_values, postgres_version};
 use crate::desired::REWIND_FUNCTIONS;
@@ -38,7 +38,8 @@ const SETTINGS_OF_INTEREST: [&str; 13] = [
 const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
-if [ -f "$data/PG_VERSION" ]; then
+if [ -e "$data.mirrorset-cloning" ]; then echo data=incomplete
+elif [ -f "$data/PG_VERSION" ]; then
   echo data=initialized
   printf 'controldata='; "$bin/pg_controldata" "$data" 2>/dev/null | base64 -w0; echo
 elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo data=foreign
@@ -124,6 +125,7 @@ fn gather_node(
             }
         }
         Some("foreign") => DataDir::Foreign,
+        Some("incomplete") => DataDir::Incomplete,
         Some("empty") => DataDir::Empty,
         _ => DataDir::Missing,
     };
@@ -173,6 +175,29 @@ fn gather_sql(
     )?;
     let in_recovery: bool = row.get(0);
     reached.in_recovery = Some(in_recovery);
+    reached.lsn = sql
+        .query_one(
+            "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text",
+            &[],
+        )?
+        .get(0);
+    reached.replicas = sql
+        .query(
+            "SELECT application_name, host(client_addr), state,
+                    pg_wal_lsn_diff(sent_lsn, replay_lsn)::bigint,
+                    (extract(epoch FROM replay_lag) * 1000)::float8
+             FROM pg_stat_replication ORDER BY application_name",
+            &[],
+        )?
+        .iter()
+        .map(|row| Replica {
+            application_name: row.get(0),
+            client_addr: row.get(1),
+            state: row.get(2),
+            lag_bytes: row.get(3),
+            lag_ms: row.get(4),
+        })
+        .collect();
     reached.timeline = row.get::<_, Option<i32>>(2).map(|t| t as u32);
     let hba_path: String = row.get(1);
     if reached.files.hba_path.as_deref() != Some(hba_path.as_str()) {

@@ -56,6 +56,23 @@ pub struct Reached {
     pub passfile: Option<PassfileFacts>,
     /// pg_stat_wal_receiver, when running as a standby.
     pub wal_receiver: Option<WalReceiver>,
+    /// The WAL position written (primary) or replayed (standby), when running.
+    #[serde(default)]
+    pub lsn: Option<String>,
+    /// pg_stat_replication: who streams from this server.
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replica {
+    pub application_name: String,
+    pub client_addr: Option<String>,
+    pub state: String,
+    /// WAL sent but not yet replayed, in bytes.
+    pub lag_bytes: Option<i64>,
+    /// replay_lag in milliseconds.
+    pub lag_ms: Option<f64>,
 }
 
 /// The state of the data directory, from the file system and pg_controldata.
@@ -67,6 +84,8 @@ pub enum DataDir {
     Empty,
     /// Files, but no PG_VERSION: not a PostgreSQL cluster.
     Foreign,
+    /// A clone that did not finish (mirrorset's marker is still beside it).
+    Incomplete,
     Initialized {
         system_identifier: String,
         /// "in production", "shut down", "in archive recovery", …

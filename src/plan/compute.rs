@@ -31,7 +31,12 @@ const STANDBY_MUST_MATCH: [&str; 5] = [
 ];
 
 pub fn sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
+    sha256_bytes(text.as_bytes())
+}
+
+/// Hex SHA-256, the form preconditions record a file's content in.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -183,6 +188,7 @@ impl<'a> Planner<'a> {
                     },
                     (DataDir::Initialized { .. }, false, _) => "stopped".to_owned(),
                     (DataDir::Foreign, _, _) => "not PostgreSQL".to_owned(),
+                    (DataDir::Incomplete, _, _) => "clone interrupted".to_owned(),
                     _ => "empty".to_owned(),
                 }
             }
@@ -540,7 +546,27 @@ impl<'a> Planner<'a> {
             );
             return;
         }
-        let changed = self.changed_settings(node, facts);
+        // ALTER SYSTEM RESET takes effect on reload; the value it removes
+        // was never running (it only made pending_restart true).
+        let resets: Vec<String> = self
+            .actions
+            .iter()
+            .filter(|a| a.node == node.name.as_str())
+            .filter_map(|a| match &a.kind {
+                ActionKind::ResetSetting { setting } => Some(setting.clone()),
+                _ => None,
+            })
+            .collect();
+        let files_changed = files_changed || !resets.is_empty();
+        let mut changed = self.changed_settings(node, facts);
+        let desired = self.desired_node(node);
+        changed.retain(|(name, _)| {
+            !resets.contains(name)
+                || matches!(
+                    (desired.settings.get(name), facts.settings.get(name)),
+                    (Some(value), Some(observed)) if setting_differs(value, observed)
+                )
+        });
         let restart: Vec<String> = changed
             .iter()
             .filter(|(_, postmaster)| *postmaster)
@@ -749,6 +775,14 @@ impl<'a> Planner<'a> {
                 false,
                 "the node has no data yet".to_owned(),
                 Precondition::DataDirEmpty,
+            )),
+            DataDir::Incomplete => Some((
+                Change::Replace,
+                true,
+                format!(
+                    "an earlier clone into {data_dir} did not finish; moved aside, never deleted"
+                ),
+                Precondition::None,
             )),
             DataDir::Foreign => Some((
                 Change::Replace,

@@ -11,7 +11,7 @@ pub use action::{
     Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, Precondition,
     Summary,
 };
-pub use compute::{plan, summarize};
+pub use compute::{plan, sha256_bytes, summarize};
 pub use settings::setting_differs;
 
 /// The JSON schema of a saved plan (`--json`, `--out`).

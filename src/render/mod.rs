@@ -3,9 +3,11 @@
 
 mod check;
 mod plan;
+mod status;
 mod table;
 mod validation;
 
 pub use check::{CheckReport, check_json, check_text};
-pub use plan::{Palette, plan_text};
+pub use plan::{Palette, describe_action, plan_text};
+pub use status::{NodeStatus, status_rows, status_text};
 pub use validation::{ReportStyle, render_problems};

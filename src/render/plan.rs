@@ -32,7 +32,8 @@ impl Palette {
     }
 }
 
-fn describe(action: &Action) -> String {
+/// One line saying what an action does, as plan and apply show it.
+pub fn describe_action(action: &Action) -> String {
     match &action.kind {
         ActionKind::WriteFile {
             path,
@@ -119,7 +120,10 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
         out.push('\n');
         for (number, action) in actions {
             let marker = palette.for_change(action.change, action.change.marker());
-            out.push_str(&format!("  [{number}] {marker} {}\n", describe(action)));
+            out.push_str(&format!(
+                "  [{number}] {marker} {}\n",
+                describe_action(action)
+            ));
             out.push_str(&format!("        {}\n", action.reason));
             if let ActionKind::WriteFile {
                 before,

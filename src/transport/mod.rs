@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use command::{DEFAULT_TIMEOUT, RemoteCommand, shell_quote};
 pub use error::AccessError;
 pub use fan_out::{DEFAULT_CONCURRENCY, fan_out};
-pub use file_ops::{FileStat, WriteOutcome};
+pub use file_ops::{FileStat, WriteOutcome, utc_stamp};
 pub use local::LocalTransport;
 pub use sql::{SqlSession, quote_identifier};
 pub use ssh::SshTransport;

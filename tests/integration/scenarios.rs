@@ -190,6 +190,8 @@ fn converged(cluster: &Cluster) -> Observed {
                 sender_port: Some(5432),
                 slot_name: Some(node.slot.to_string()),
             }),
+            lsn: Some("0/3000148".into()),
+            replicas: Vec::new(),
         };
         nodes.insert(node.name.clone(), NodeFacts::Yes(Box::new(reached)));
     }

@@ -144,11 +144,23 @@ fn exec_reports_status_signal_and_keeps_arguments_literal() {
         .unwrap();
     assert_eq!(row.get::<_, i32>(0), 42);
     // A verifier PostgreSQL made itself is recognised, and only for its passphrase.
-    sql.execute("CREATE ROLE scram_check PASSWORD 'made by the server'", &[]).unwrap();
-    let row = sql.query_one("SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_check'", &[]).unwrap();
+    sql.execute("CREATE ROLE scram_check PASSWORD 'made by the server'", &[])
+        .unwrap();
+    let row = sql
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_check'",
+            &[],
+        )
+        .unwrap();
     let stored = mirrorset::model::Secret::new(row.get::<_, String>(0));
-    assert!(mirrorset::model::verifier_matches(&stored, &mirrorset::model::Secret::new("made by the server".into())));
-    assert!(!mirrorset::model::verifier_matches(&stored, &mirrorset::model::Secret::new("made by the Server".into())));
+    assert!(mirrorset::model::verifier_matches(
+        &stored,
+        &mirrorset::model::Secret::new("made by the server".into())
+    ));
+    assert!(!mirrorset::model::verifier_matches(
+        &stored,
+        &mirrorset::model::Secret::new("made by the Server".into())
+    ));
     // The session stays usable for commands while the SQL stream is open.
     assert!(node.exec(&RemoteCommand::new("true")).unwrap().success());
     assert_eq!(sql.query_one("SELECT 1", &[]).unwrap().get::<_, i32>(0), 1);

@@ -1,0 +1,404 @@
+//! One action, done: its precondition checked, then the change made
+//! through the node's transport or SQL session. I/O.
+
+use std::time::{Duration, Instant};
+
+use super::service::{ServiceAction, control};
+use super::{Applier, ApplyError};
+use crate::desired::conninfo;
+use crate::model::{NodeName, scram_verifier};
+use crate::plan::{Action, ActionKind, Precondition};
+use crate::transport::{AccessError, RemoteCommand, quote_identifier};
+
+impl Applier<'_> {
+    fn failed(&self, node: &NodeName, message: impl Into<String>) -> ApplyError {
+        ApplyError::Failed {
+            node: node.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn check_precondition(
+        &self,
+        name: &NodeName,
+        precondition: &Precondition,
+    ) -> Result<(), ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let session = self.session(name);
+        let stale = |message: String| ApplyError::Precondition {
+            node: name.clone(),
+            message,
+        };
+        match precondition {
+            Precondition::None => Ok(()),
+            Precondition::FileUnchanged { path, sha256 } => {
+                let now = session
+                    .transport
+                    .read_file(path)?
+                    .map(|bytes| crate::plan::sha256_bytes(&bytes));
+                if &now == sha256 {
+                    Ok(())
+                } else {
+                    Err(stale(format!("{path} changed since the plan was made")))
+                }
+            }
+            Precondition::DataDirEmpty => {
+                let output = session.transport.exec_as_postgres(
+                    RemoteCommand::new("ls").args(["-A", &node.postgres.data_dir]),
+                )?;
+                if output.stdout.is_empty() {
+                    Ok(())
+                } else {
+                    Err(stale(format!(
+                        "{} is no longer empty",
+                        node.postgres.data_dir
+                    )))
+                }
+            }
+            Precondition::SystemIdentifier { system_identifier } => {
+                let output = session.transport.exec_as_postgres(
+                    RemoteCommand::new(format!("{}/pg_controldata", node.postgres.bin_dir))
+                        .arg(&node.postgres.data_dir),
+                )?;
+                if output.stdout_text().contains(system_identifier.as_str()) {
+                    Ok(())
+                } else {
+                    Err(stale(format!(
+                        "{} no longer holds system {system_identifier}",
+                        node.postgres.data_dir
+                    )))
+                }
+            }
+            Precondition::SlotMissing { slot } => {
+                let exists = session.with_sql(&node.postgres, |sql| {
+                    Ok(!sql
+                        .query(
+                            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                            &[slot],
+                        )?
+                        .is_empty())
+                })?;
+                if exists {
+                    Err(stale(format!("slot {slot} exists already")))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Does the action; returns a note for the operator when there is one.
+    pub(super) fn execute(
+        &self,
+        name: &NodeName,
+        action: &Action,
+    ) -> Result<Option<String>, ApplyError> {
+        self.check_precondition(name, &action.precondition)?;
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let session = self.session(name);
+        let transport = &*session.transport;
+        let layout = &node.postgres;
+        let user = self.cluster.replication.user.as_str();
+        match &action.kind {
+            ActionKind::WriteFile {
+                path,
+                mode,
+                enforce_mode,
+                after,
+                sensitive,
+                ..
+            } => {
+                let content = if *sensitive {
+                    let desired = self
+                        .desired
+                        .node(name)
+                        .expect("every node has a desired state");
+                    desired.passfile.expose().clone()
+                } else {
+                    after.clone().ok_or_else(|| {
+                        self.failed(name, format!("the plan has no content for {path}"))
+                    })?
+                };
+                let outcome = transport.write_file_atomic(path, content.as_bytes(), *mode)?;
+                if *enforce_mode {
+                    let output = transport.exec_as_postgres(
+                        RemoteCommand::new("chmod").args([format!("{mode:o}"), path.clone()]),
+                    )?;
+                    if !output.success() {
+                        return Err(
+                            self.failed(name, format!("chmod {path}: {}", output.failure_reason()))
+                        );
+                    }
+                }
+                Ok(outcome
+                    .backup
+                    .map(|backup| format!("previous version kept as {backup}")))
+            }
+            ActionKind::WriteStandbySignal { path } => {
+                transport.write_file_atomic(path, b"", 0o600)?;
+                Ok(None)
+            }
+            ActionKind::ResetSetting { setting } => {
+                if !crate::model::is_setting_name(setting) {
+                    return Err(self.failed(name, format!("{setting:?} is not a setting name")));
+                }
+                session.with_sql(layout, |sql| {
+                    sql.execute(&format!("ALTER SYSTEM RESET {setting}"), &[])
+                })?;
+                Ok(None)
+            }
+            ActionKind::EnsureRole {
+                create,
+                connection_limit,
+                set_password,
+                ..
+            } => {
+                let mut statement = format!(
+                    "{} ROLE {} LOGIN REPLICATION NOSUPERUSER CONNECTION LIMIT {connection_limit}",
+                    if *create { "CREATE" } else { "ALTER" },
+                    quote_identifier(user)
+                );
+                if *set_password {
+                    // The verifier, never the passphrase, reaches the server.
+                    let verifier = scram_verifier(self.passphrase);
+                    statement.push_str(&format!(
+                        " PASSWORD '{}'",
+                        verifier.expose().replace('\'', "''")
+                    ));
+                }
+                session.with_sql(layout, |sql| sql.execute(&statement, &[]))?;
+                Ok(None)
+            }
+            ActionKind::GrantRewind { function, .. } => {
+                if !crate::desired::REWIND_FUNCTIONS.contains(&function.as_str()) {
+                    return Err(
+                        self.failed(name, format!("{function} is not a pg_rewind function"))
+                    );
+                }
+                session.with_sql(layout, |sql| {
+                    sql.execute(
+                        &format!(
+                            "GRANT EXECUTE ON FUNCTION {function} TO {}",
+                            quote_identifier(user)
+                        ),
+                        &[],
+                    )
+                })?;
+                Ok(None)
+            }
+            ActionKind::CreateSlot { slot, .. } => {
+                session.with_sql(layout, |sql| {
+                    sql.execute("SELECT pg_create_physical_replication_slot($1)", &[slot])
+                })?;
+                Ok(None)
+            }
+            ActionKind::DropSlot { slot, .. } => {
+                session.with_sql(layout, |sql| {
+                    sql.execute(
+                        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active",
+                        &[slot],
+                    )
+                })?;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let active = session.with_sql(layout, |sql| {
+                        Ok(!sql.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active", &[slot])?.is_empty())
+                    })?;
+                    if !active {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(self.failed(
+                            name,
+                            format!(
+                                "slot {slot} is still in use after its walsender was terminated"
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                session.with_sql(layout, |sql| {
+                    sql.execute("SELECT pg_drop_replication_slot($1)", &[slot])
+                })?;
+                Ok(None)
+            }
+            ActionKind::Clone {
+                from_host,
+                from_port,
+                slot,
+                data_dir,
+                move_aside,
+                ..
+            } => self.clone_data(name, from_host, *from_port, slot, data_dir, *move_aside),
+            ActionKind::Reload => {
+                match layout.service {
+                    crate::model::ServiceControl::Commands {
+                        reload: Some(_), ..
+                    } => control(transport, node, ServiceAction::Reload)?,
+                    _ => {
+                        session
+                            .with_sql(layout, |sql| sql.execute("SELECT pg_reload_conf()", &[]))?;
+                    }
+                }
+                Ok(None)
+            }
+            ActionKind::Restart { .. } => {
+                session.drop_sql();
+                control(transport, node, ServiceAction::Restart)?;
+                Ok(None)
+            }
+            ActionKind::Start => {
+                session.drop_sql();
+                control(transport, node, ServiceAction::Start)?;
+                Ok(None)
+            }
+            ActionKind::WaitStreaming { upstream } => self.wait_streaming(name, upstream),
+        }
+    }
+
+    fn clone_data(
+        &self,
+        name: &NodeName,
+        from_host: &str,
+        from_port: u16,
+        slot: &str,
+        data_dir: &str,
+        move_aside: bool,
+    ) -> Result<Option<String>, ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let transport = &*self.session(name).transport;
+        let mut note = None;
+        if move_aside {
+            if let Some(moved) = transport.move_aside(data_dir)? {
+                self.progress.warn(&format!(
+                    "{name}: MOVED {data_dir} ASIDE to {moved} (kept, not deleted)"
+                ));
+                note = Some(format!("the old data directory is kept at {moved}"));
+            }
+        }
+        let marker = format!("{data_dir}.mirrorset-cloning");
+        // The marker tells the next plan that a clone was interrupted.
+        transport.write_file_atomic(
+            &marker,
+            b"a mirrorset clone is in progress; if none runs, it was interrupted\n",
+            0o600,
+        )?;
+        let prepare = transport.exec_as_postgres(RemoteCommand::new("sh").args([
+            "-c",
+            r#"mkdir -p -- "$1" && chmod 700 -- "$1""#,
+            "mirrorset-mkdir",
+            data_dir,
+        ]))?;
+        if !prepare.success() {
+            return Err(self.failed(
+                name,
+                format!("cannot create {data_dir}: {}", prepare.failure_reason()),
+            ));
+        }
+        let connection = conninfo(&[
+            ("host", from_host),
+            ("port", &from_port.to_string()),
+            ("user", self.cluster.replication.user.as_str()),
+            ("passfile", &node.postgres.passfile),
+            ("application_name", name.as_str()),
+        ]);
+        let command = RemoteCommand::new(format!("{}/pg_basebackup", node.postgres.bin_dir))
+            .args([
+                "-d",
+                &connection,
+                "-D",
+                data_dir,
+                "-X",
+                "stream",
+                "-S",
+                slot,
+                "-c",
+                "fast",
+                "-w",
+                "--no-password",
+            ])
+            .timeout(Duration::from_secs(24 * 3600));
+        let output = transport.exec_as_postgres(command)?;
+        if !output.success() {
+            return Err(self.failed(
+                name,
+                format!(
+                    "pg_basebackup from {from_host}:{from_port} failed: {}",
+                    output.failure_reason()
+                ),
+            ));
+        }
+        let removed =
+            transport.exec_as_postgres(RemoteCommand::new("rm").args(["-f", "--", &marker]))?;
+        if !removed.success() {
+            return Err(self.failed(
+                name,
+                format!("cannot remove {marker}: {}", removed.failure_reason()),
+            ));
+        }
+        Ok(note)
+    }
+
+    /// Waits until the mirror streams from `upstream`; reports the lag.
+    fn wait_streaming(
+        &self,
+        name: &NodeName,
+        upstream: &str,
+    ) -> Result<Option<String>, ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let session = self.session(name);
+        let deadline = Instant::now() + self.options.wait_timeout;
+        let mut last;
+        loop {
+            let status = session.with_sql(&node.postgres, |sql| {
+                let rows =
+                    sql.query("SELECT status, sender_host FROM pg_stat_wal_receiver", &[])?;
+                Ok(rows
+                    .first()
+                    .map(|row| (row.get::<_, String>(0), row.get::<_, Option<String>>(1))))
+            });
+            match status {
+                Ok(Some((status, _))) if status == "streaming" => break,
+                Ok(Some((status, _))) => last = format!("WAL receiver {status}"),
+                Ok(None) => last = "no WAL receiver".into(),
+                Err(error) => last = error.to_string(),
+            }
+            if Instant::now() > deadline {
+                return Err(self.failed(
+                    name,
+                    format!(
+                        "not streaming from {upstream} after {}s ({last}); see {}",
+                        self.options.wait_timeout.as_secs(),
+                        node.postgres.log_file
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let primary = self.cluster.node(&self.cluster.primary).expect("validated");
+        let lag = self.session(&primary.name).with_sql(&primary.postgres, |sql| {
+            let rows = sql.query(
+                "SELECT coalesce(pg_wal_lsn_diff(sent_lsn, replay_lsn), 0)::bigint FROM pg_stat_replication WHERE application_name = $1",
+                &[&name.as_str()],
+            )?;
+            Ok(rows.first().map(|row| row.get::<_, i64>(0)))
+        });
+        Ok(Some(match lag {
+            Ok(Some(bytes)) => format!("streaming from {upstream}, {bytes} bytes behind"),
+            Ok(None) | Err(AccessError::Sql { .. }) => format!("streaming from {upstream}"),
+            Err(error) => return Err(error.into()),
+        }))
+    }
+}

@@ -1,0 +1,132 @@
+//! A lock per node, so two operators never apply at once: a directory made
+//! with mkdir (atomic) beside mirrorset.conf, holding who took it. I/O.
+
+use std::time::{Duration, Instant};
+
+use super::{Applier, ApplyError};
+use crate::model::{Node, NodeName};
+use crate::transport::{AccessError, RemoteCommand, Transport};
+
+pub const LOCK_NAME: &str = "mirrorset.lock";
+
+/// Exit status of TAKE when someone else holds the lock.
+const HELD: i32 = 3;
+
+const TAKE: &str = r#"lock=$1 holder=$2
+if mkdir -- "$lock" 2>/dev/null; then printf '%s\n' "$holder" > "$lock/holder"; exit 0; fi
+cat -- "$lock/holder" 2>/dev/null || echo "unknown (no holder file)"
+exit 3
+"#;
+
+const RELEASE: &str = r#"rm -f -- "$1/holder" && rmdir -- "$1""#;
+
+/// Who holds a lock, as its holder file says.
+#[derive(Debug, Clone)]
+pub struct LockHolder {
+    pub node: NodeName,
+    pub holder: String,
+}
+
+fn lock_path(node: &Node) -> String {
+    format!("{}/{LOCK_NAME}", node.postgres.config_dir)
+}
+
+impl Applier<'_> {
+    pub(super) fn lock(&self, name: &NodeName) -> Result<(), ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("locked nodes are in the cluster");
+        let transport = &*self.session(name).transport;
+        let holder = format!(
+            "{} pid {} since {} for plan {}",
+            self.options.operator,
+            std::process::id(),
+            crate::transport::utc_stamp(),
+            self.options.plan_id
+        );
+        let started = Instant::now();
+        let mut announced = false;
+        loop {
+            let output = transport.exec_as_postgres(RemoteCommand::new("sh").args([
+                "-c",
+                TAKE,
+                "mirrorset-lock",
+                &lock_path(node),
+                &holder,
+            ]))?;
+            if output.success() {
+                return Ok(());
+            }
+            if output.status != Some(HELD) {
+                return Err(AccessError::CommandFailed {
+                    node: name.clone(),
+                    doing: "taking the lock".into(),
+                    reason: output.failure_reason(),
+                }
+                .into());
+            }
+            let current = output.stdout_text().trim().to_owned();
+            if started.elapsed() >= self.options.lock_timeout {
+                return Err(ApplyError::Locked {
+                    node: name.clone(),
+                    holder: current,
+                    waited: started.elapsed().as_secs(),
+                });
+            }
+            if !announced {
+                self.progress.warn(&format!(
+                    "{name} is locked by {current}; waiting up to {}s",
+                    self.options.lock_timeout.as_secs()
+                ));
+                announced = true;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    pub(super) fn unlock(&self, name: &NodeName) -> Result<(), AccessError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("locked nodes are in the cluster");
+        release(&*self.session(name).transport, node)
+    }
+}
+
+fn release(transport: &dyn Transport, node: &Node) -> Result<(), AccessError> {
+    let output = transport.exec_as_postgres(RemoteCommand::new("sh").args([
+        "-c",
+        RELEASE,
+        "mirrorset-unlock",
+        &lock_path(node),
+    ]))?;
+    if output.success() {
+        Ok(())
+    } else {
+        Err(AccessError::CommandFailed {
+            node: node.name.clone(),
+            doing: "releasing the lock".into(),
+            reason: output.failure_reason(),
+        })
+    }
+}
+
+/// Removes the locks of the given nodes, whoever holds them; returns the holders removed.
+pub fn force_unlock(
+    transport: &dyn Transport,
+    node: &Node,
+) -> Result<Option<LockHolder>, AccessError> {
+    let holder = transport.read_file(&format!("{}/holder", lock_path(node)))?;
+    let exists = transport.stat(&lock_path(node))?.is_some();
+    if !exists {
+        return Ok(None);
+    }
+    release(transport, node)?;
+    Ok(Some(LockHolder {
+        node: node.name.clone(),
+        holder: holder
+            .map(|h| String::from_utf8_lossy(&h).trim().to_owned())
+            .unwrap_or_else(|| "unknown".into()),
+    }))
+}

@@ -1,0 +1,251 @@
+//! `mirrorset apply` and `mirrorset force-unlock`: plan (or re-check a saved
+//! plan), confirm, execute, summarise. I/O.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use miette::{IntoDiagnostic, WrapErr, miette};
+
+use super::{cluster_files, one_cluster};
+use crate::apply::{self, ApplyOptions, Progress};
+use crate::desired::desired;
+use crate::facts::gather;
+use crate::plan::{Action, Plan, plan as make_plan, sha256_bytes};
+use crate::render::{Palette, ReportStyle, describe_action, plan_text};
+use crate::transport::{self, AccessOptions, DEFAULT_CONCURRENCY, fan_out};
+
+pub struct ApplyArgs {
+    pub auto_approve: bool,
+    pub lock_timeout: Duration,
+    pub wait_timeout: Duration,
+}
+
+/// Prints each step as it starts and ends.
+struct TextProgress;
+
+impl Progress for TextProgress {
+    fn start(&self, number: usize, total: usize, action: &Action) {
+        println!(
+            "[{number}/{total}] {}: {} ...",
+            action.node,
+            describe_action(action)
+        );
+        std::io::stdout().flush().ok();
+    }
+
+    fn finish(
+        &self,
+        number: usize,
+        total: usize,
+        action: &Action,
+        elapsed: Duration,
+        note: Option<&str>,
+    ) {
+        let note = note.map(|n| format!("; {n}")).unwrap_or_default();
+        println!(
+            "[{number}/{total}] {}: done in {:.1}s{note}",
+            action.node,
+            elapsed.as_secs_f64()
+        );
+    }
+
+    fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+}
+
+fn operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// The first difference between a saved plan and the plan made now.
+fn staleness(saved: &Plan, now: &Plan) -> Option<String> {
+    for (index, (old, new)) in saved.actions.iter().zip(&now.actions).enumerate() {
+        if old != new {
+            return Some(format!(
+                "step {} was \"{}: {}\" and is now \"{}: {}\" ({})",
+                index + 1,
+                old.node,
+                describe_action(old),
+                new.node,
+                describe_action(new),
+                new.reason
+            ));
+        }
+    }
+    match saved.actions.len().cmp(&now.actions.len()) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Less => {
+            let extra = &now.actions[saved.actions.len()];
+            Some(format!(
+                "there is a new step {}: {}: {}",
+                saved.actions.len() + 1,
+                extra.node,
+                describe_action(extra)
+            ))
+        }
+        std::cmp::Ordering::Greater => Some(format!(
+            "the saved plan has {} steps, only {} are needed now",
+            saved.actions.len(),
+            now.actions.len()
+        )),
+    }
+}
+
+pub fn apply(target: &str, args: &ApplyArgs, access: &AccessOptions) -> miette::Result<ExitCode> {
+    let saved: Option<Plan> = if target.ends_with(".json") && Path::new(target).is_file() {
+        let text = std::fs::read_to_string(target)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {target}"))?;
+        Some(serde_json::from_str(&text).map_err(|e| {
+            miette!(
+                code = "plan::unreadable",
+                "{target} is not a saved mirrorset plan: {e}"
+            )
+        })?)
+    } else {
+        None
+    };
+    let cluster = match &saved {
+        Some(plan) => one_cluster(&plan.file)?,
+        None => one_cluster(target)?,
+    };
+    let passphrase = cluster.replication.passphrase.resolve().map_err(|error| {
+        miette!(
+            code = "secret::unavailable",
+            "{}: {error}",
+            cluster.file.display()
+        )
+    })?;
+    let desired = desired(&cluster, &passphrase);
+    let observed = gather(&cluster, access);
+    let plan = make_plan(&cluster, &desired, &observed, &passphrase);
+    let palette = Palette {
+        color: ReportStyle::stdout_color(),
+    };
+    if let Some(saved) = &saved {
+        if let Some(difference) = staleness(saved, &plan) {
+            return Err(miette!(
+                code = "apply::stale_plan",
+                help = "run `mirrorset plan --out` again, review it, and apply the new plan",
+                "the saved plan {target} is stale: the nodes changed since it was made; {difference}"
+            ));
+        }
+    } else {
+        print!("{}", plan_text(&plan, palette));
+    }
+    if !plan.refusals.is_empty() {
+        return Err(miette!(
+            code = "apply::refused",
+            "apply refused: {} problem(s) above must be resolved first",
+            plan.refusals.len()
+        ));
+    }
+    if plan.actions.is_empty() {
+        if saved.is_some() {
+            println!("No changes: the cluster matches the file.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if saved.is_none() && !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(miette!(
+                code = "apply::no_terminal",
+                help = "review the plan, then pass --auto-approve, or save it with `plan --out` and apply that file",
+                "apply needs a terminal to ask for confirmation"
+            ));
+        }
+        print!(
+            "\nApply these {} steps to cluster {}? Only 'yes' is accepted: ",
+            plan.actions.len(),
+            cluster.name
+        );
+        std::io::stdout().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .into_diagnostic()?;
+        if answer.trim() != "yes" {
+            println!("Apply cancelled; nothing was changed.");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let plan_json = serde_json::to_string(&plan).expect("a plan serializes");
+    let options = ApplyOptions {
+        access: access.clone(),
+        lock_timeout: args.lock_timeout,
+        wait_timeout: args.wait_timeout,
+        operator: operator(),
+        plan_id: sha256_bytes(plan_json.as_bytes())[..12].to_owned(),
+    };
+    println!();
+    match apply::apply(
+        &cluster,
+        &desired,
+        &plan,
+        &passphrase,
+        &options,
+        &TextProgress,
+    ) {
+        Ok(_) => {
+            let summary = &plan.summary;
+            println!(
+                "\nApply complete: {} added, {} changed, {} removed; {} restart{}.",
+                summary.add,
+                summary.change,
+                summary.remove,
+                summary.restarts,
+                if summary.restarts == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!(
+                "\nApply stopped: the step that failed and those after it were not done; \
+                 every earlier step was. Fix the cause and run apply again: it plans only what is left."
+            );
+            Err(error.into())
+        }
+    }
+}
+
+pub fn force_unlock(file: &str, access: &AccessOptions) -> miette::Result<ExitCode> {
+    let paths = cluster_files(std::slice::from_ref(&file.to_owned()))?;
+    let cluster = crate::config::load(&paths[0])?;
+    let nodes: Vec<_> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.state != crate::model::NodeState::Absent)
+        .collect();
+    let results = fan_out(&nodes, DEFAULT_CONCURRENCY, |node| {
+        let transport = transport::open(node, access)?;
+        apply::force_unlock(&*transport, node)
+    });
+    let mut failed = false;
+    for (node, result) in nodes.iter().zip(results) {
+        match result {
+            Ok(Some(holder)) => {
+                println!("{}: removed the lock held by {}", node.name, holder.holder)
+            }
+            Ok(None) => println!("{}: not locked", node.name),
+            Err(error) => {
+                failed = true;
+                eprintln!("{error}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,47 @@
+//! `mirrorset status`: gathers every node and shows its replication state,
+//! with whether `plan` would change it. I/O.
+
+use std::process::ExitCode;
+
+use super::one_cluster;
+use crate::desired::desired;
+use crate::facts::gather;
+use crate::plan::plan as make_plan;
+use crate::render::{status_rows, status_text};
+use crate::transport::AccessOptions;
+
+pub fn status(file: &str, json: bool, access: &AccessOptions) -> miette::Result<ExitCode> {
+    let cluster = one_cluster(file)?;
+    let observed = gather(&cluster, access);
+    // Without the passphrase, status still shows everything but whether plan would change a node.
+    let plan = cluster
+        .replication
+        .passphrase
+        .resolve()
+        .ok()
+        .map(|passphrase| {
+            make_plan(
+                &cluster,
+                &desired(&cluster, &passphrase),
+                &observed,
+                &passphrase,
+            )
+        });
+    let rows = status_rows(&cluster, &observed, plan.as_ref());
+    if json {
+        let document =
+            serde_json::json!({ "format_version": 1, "cluster": cluster.name, "nodes": rows });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("status serializes")
+        );
+    } else {
+        print!("{}", status_text(&cluster, &rows));
+    }
+    let unreachable = rows.iter().any(|row| row.state == "unreachable");
+    Ok(if unreachable {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
