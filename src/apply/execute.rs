@@ -285,6 +285,32 @@ impl Applier<'_> {
                 note = Some(format!("the old data directory is kept at {moved}"));
             }
         }
+        // An interrupted clone's pg_basebackup may still hold the slot.
+        let primary = self.cluster.node(&self.cluster.primary).expect("validated");
+        let primary_session = self.session(&primary.name);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let active = primary_session.with_sql(&primary.postgres, |sql| {
+                let rows = sql.query(
+                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active",
+                    &[&slot],
+                )?;
+                Ok(!rows.is_empty())
+            })?;
+            if !active {
+                break;
+            }
+            self.progress.warn(&format!(
+                "{name}: ended an earlier clone that still held slot {slot}"
+            ));
+            if Instant::now() > deadline {
+                return Err(self.failed(
+                    name,
+                    format!("slot {slot} stays in use; is another clone of {name} running?"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let marker = format!("{data_dir}.mirrorset-cloning");
         // The marker tells the next plan that a clone was interrupted.
         transport.write_file_atomic(

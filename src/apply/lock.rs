@@ -67,6 +67,13 @@ impl Applier<'_> {
                 .into());
             }
             let current = output.stdout_text().trim().to_owned();
+            if holder_is_dead(&current, &self.options.operator) {
+                self.progress.warn(&format!(
+                    "{name}: removing the lock of an apply that ended without releasing it ({current})"
+                ));
+                release(transport, node)?;
+                continue;
+            }
             if started.elapsed() >= self.options.lock_timeout {
                 return Err(ApplyError::Locked {
                     node: name.clone(),
@@ -109,6 +116,38 @@ fn release(transport: &dyn Transport, node: &Node) -> Result<(), AccessError> {
             doing: "releasing the lock".into(),
             reason: output.failure_reason(),
         })
+    }
+}
+
+/// A lock taken by an apply on this machine whose process is gone (it was
+/// interrupted before it could release). Locks of other machines are never
+/// judged: only their owner or force-unlock removes them.
+fn holder_is_dead(holder: &str, operator: &str) -> bool {
+    let Some((who, rest)) = holder.split_once(" pid ") else {
+        return false;
+    };
+    let our_host = operator.rsplit('@').next().unwrap_or("");
+    let their_host = who.rsplit('@').next().unwrap_or("");
+    if our_host.is_empty() || our_host != their_host {
+        return false;
+    }
+    let Some(pid) = rest
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    // A zombie is as dead as a missing process (SANDBOX: PID 1 may not reap).
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|after| after.trim_start().starts_with('Z')),
     }
 }
 

@@ -59,7 +59,7 @@ pub struct ReplicationSection {
     pub passphrase: Option<Spanned<PassphraseRef>>,
     /// How replication travels, one value for the whole cluster: `plain` (default) or `tls`.
     pub transport: Option<Spanned<TransportName>>,
-    /// The role's connection limit. Default: the number of members plus 2. At least the number of members (one per mirror, one for pg_rewind); -1 is unlimited.
+    /// The role's connection limit. Default: twice the number of members plus 2, at least 10 (clones use two connections each). At least the number of members (one per mirror, one for pg_rewind); -1 is unlimited.
     pub connection_limit: Option<Spanned<i64>>,
     /// The most WAL a slot may hold back on the primary, with a PostgreSQL unit ("20GB"). A dead mirror's slot must never fill the primary's disk.
     #[schemars(required, with = "SizeString")]

@@ -170,9 +170,9 @@ state = "absent"
     }
 
     #[test]
-    fn connection_limit_defaults_to_members_plus_headroom() {
+    fn connection_limit_defaults_to_the_wal_sender_budget() {
         let cluster = parse(Path::new("t.toml"), FILE.to_owned()).unwrap();
-        assert_eq!(cluster.replication.connection_limit, 4);
+        assert_eq!(cluster.replication.connection_limit, 10);
         assert_eq!(
             cluster
                 .mirrors()

@@ -29,8 +29,6 @@ const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 const DEFAULT_POSTGRES_PORT: u16 = 5432;
 const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 const DEFAULT_OS_USER: &str = "postgres";
-/// Connections the replication role needs beyond one per mirror: pg_rewind, plus a spare.
-const CONNECTION_LIMIT_HEADROOM: i64 = 2;
 
 /// Settings with their spans, so a problem found after merging still points at the line.
 type SpannedSettings = BTreeMap<String, Spanned<SettingValue>>;
@@ -196,7 +194,8 @@ impl Checker<'_> {
             .filter(|n| n.node.state == NodeState::Member)
             .count() as i64;
         let connection_limit = match &section.connection_limit {
-            None => Some(members + CONNECTION_LIMIT_HEADROOM),
+            // Two per mirror being cloned (pg_basebackup -X stream), one per streaming mirror, pg_rewind.
+            None => Some(crate::desired::wal_sender_budget(members as usize)),
             Some(limit) if limit.value == -1 || limit.value >= members.max(1) => Some(limit.value),
             Some(limit) => {
                 self.report(
@@ -210,7 +209,7 @@ impl Checker<'_> {
                     .at(limit.span.clone(), format!("at least {members}, or -1 for no limit"))
                     .help(
                         "the replication role needs one connection per mirror and one for pg_rewind; \
-                         leave it out to get the number of members plus 2",
+                         leave it out to get twice the number of members plus 2 (at least 10)",
                     ),
                 );
                 None

@@ -18,7 +18,7 @@ pub struct LocalTransport {
 }
 
 /// The name of the user this process runs as.
-fn current_user() -> String {
+pub fn current_user() -> String {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
     std::fs::read_to_string("/etc/passwd")

@@ -19,7 +19,7 @@ pub use command::{DEFAULT_TIMEOUT, RemoteCommand, shell_quote};
 pub use error::AccessError;
 pub use fan_out::{DEFAULT_CONCURRENCY, fan_out};
 pub use file_ops::{FileStat, WriteOutcome, utc_stamp};
-pub use local::LocalTransport;
+pub use local::{LocalTransport, current_user};
 pub use sql::{SqlSession, quote_identifier};
 pub use ssh::SshTransport;
 
@@ -49,16 +49,25 @@ impl ExecOutput {
         String::from_utf8_lossy(&self.stderr).trim_end().to_owned()
     }
 
-    /// "exit status 3: <first line of stderr>", for error messages.
+    /// "exit status 3: <the last lines of stderr>", for error messages.
     pub fn failure_reason(&self) -> String {
         let how = match (&self.signal, self.status) {
             (Some(signal), _) => format!("killed by signal {signal}"),
             (None, Some(status)) => format!("exit status {status}"),
             (None, None) => "no exit status".to_owned(),
         };
-        match self.stderr_text().lines().last() {
-            Some(line) if !line.is_empty() => format!("{how}: {line}"),
-            _ => how,
+        // The cause is often a line or two before the last one (pg_basebackup
+        // ends with "removing contents of data directory").
+        let stderr = self.stderr_text();
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect();
+        let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
+        if tail.is_empty() {
+            how
+        } else {
+            format!("{how}: {tail}")
         }
     }
 }

@@ -5,7 +5,8 @@
 //! Nets in use (one per test, never reused): 21 check_green, 22
 //! check_failures, 23 check_primary_down, 25 transport_files, 26 sql,
 //! 27 local_transport, 28 become_with_sudo, 29 plan_fresh, 30 plan_unreachable,
-//! 31 plan_without_passphrase.
+//! 31 plan_without_passphrase, 32 apply_bootstrap, 33 apply_drift, 34 apply_new_mirror,
+//! 35 apply_stale_and_locked, 36 apply_interrupted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,6 +92,54 @@ impl TestHosts {
             action,
             &host.to_string(),
         ]));
+    }
+
+    /// Runs SQL on host `host` as postgres over its Unix socket; returns psql's unaligned output.
+    pub fn psql(&self, host: u8, sql: &str) -> String {
+        let socket = self.dir.join(format!("node{host}/run"));
+        run(Command::new("runuser")
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                "/usr/lib/postgresql/15/bin/psql",
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                "postgres",
+                "-h",
+            ])
+            .arg(socket)
+            .args(["-c", sql]))
+        .trim_end()
+        .to_owned()
+    }
+
+    /// Like `psql`, but None when psql fails (a table not replayed yet, a server starting).
+    pub fn try_psql(&self, host: u8, sql: &str) -> Option<String> {
+        let output = Command::new("runuser")
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                "/usr/lib/postgresql/15/bin/psql",
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                "postgres",
+                "-h",
+            ])
+            .arg(self.dir.join(format!("node{host}/run")))
+            .args(["-c", sql])
+            .output()
+            .ok()?;
+        output.status.success().then(|| {
+            String::from_utf8_lossy(&output.stdout)
+                .trim_end()
+                .to_owned()
+        })
     }
 
     /// The validated cluster, for tests that use the library directly.
