@@ -83,6 +83,15 @@ pub enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Build a local three-node cluster (PostgreSQL on 127.0.0.1:5501-5503) and converge it: plan, apply, status.
+    Demo {
+        /// Where the demo's servers and cluster.toml live.
+        #[arg(long, value_name = "DIR", default_value = "/tmp/mirrorset-demo")]
+        dir: std::path::PathBuf,
+        /// Stop the demo's servers and remove its folder.
+        #[arg(long)]
+        down: bool,
+    },
     /// Show a plan saved with `plan --out`.
     Show {
         #[arg(value_name = "PLAN.json")]

@@ -34,4 +34,5 @@ done
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked
+# A hung end-to-end test must fail the run, not eat CI's 90 minutes.
+timeout --kill-after=30 1800 cargo test --locked

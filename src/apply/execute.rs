@@ -192,9 +192,14 @@ impl Applier<'_> {
                 })?;
                 Ok(None)
             }
+            // Reserved at once: a clone streams WAL through it, and another
+            // clone's checkpoint must not recycle a segment it still needs.
             ActionKind::CreateSlot { slot, .. } => {
                 session.with_sql(layout, |sql| {
-                    sql.execute("SELECT pg_create_physical_replication_slot($1)", &[slot])
+                    sql.execute(
+                        "SELECT pg_create_physical_replication_slot($1, true)",
+                        &[slot],
+                    )
                 })?;
                 Ok(None)
             }

@@ -101,6 +101,24 @@ fn staleness(saved: &Plan, now: &Plan) -> Option<String> {
 }
 
 pub fn apply(target: &str, args: &ApplyArgs, access: &AccessOptions) -> miette::Result<ExitCode> {
+    apply_showing(target, args, access, true)
+}
+
+/// Apply without printing the plan first (the demo printed it already).
+pub fn apply_quietly(
+    target: &str,
+    args: &ApplyArgs,
+    access: &AccessOptions,
+) -> miette::Result<ExitCode> {
+    apply_showing(target, args, access, false)
+}
+
+fn apply_showing(
+    target: &str,
+    args: &ApplyArgs,
+    access: &AccessOptions,
+    show: bool,
+) -> miette::Result<ExitCode> {
     let saved: Option<Plan> = if target.ends_with(".json") && Path::new(target).is_file() {
         let text = std::fs::read_to_string(target)
             .into_diagnostic()
@@ -139,7 +157,7 @@ pub fn apply(target: &str, args: &ApplyArgs, access: &AccessOptions) -> miette::
                 "the saved plan {target} is stale: the nodes changed since it was made; {difference}"
             ));
         }
-    } else {
+    } else if show {
         print!("{}", plan_text(&plan, palette));
     }
     if !plan.refusals.is_empty() {

@@ -4,6 +4,7 @@
 mod apply;
 mod check;
 mod cluster_files;
+mod demo;
 mod plan;
 mod status;
 mod validate;
@@ -36,6 +37,9 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
             &access.options(),
         ),
         Command::Show { plan, json } => plan::show(&plan, json),
+        Command::Demo { dir, down } => {
+            demo::demo(&dir, down, &crate::transport::AccessOptions::default())
+        }
         Command::Apply {
             target,
             auto_approve,

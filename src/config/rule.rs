@@ -29,7 +29,7 @@ pub enum Rule {
     UnknownPrimary,
     /// `primary` names a node whose state is not `member`.
     PrimaryNotMember,
-    /// Two nodes share a `host`.
+    /// Two nodes share a `host` and PostgreSQL port.
     DuplicateHost,
     /// Two nodes share a slot name (explicit or derived from the node name).
     DuplicateSlot,
@@ -135,7 +135,7 @@ impl Rule {
             Self::NoNodes => "`[nodes]` is missing or empty.",
             Self::UnknownPrimary => "`primary` names no node of the file.",
             Self::PrimaryNotMember => "`primary` names a node whose state is not `member`.",
-            Self::DuplicateHost => "Two nodes share a `host`.",
+            Self::DuplicateHost => "Two nodes share a `host` and PostgreSQL port.",
             Self::DuplicateSlot => {
                 "Two nodes share a slot name (explicit or derived from the node name)."
             }

@@ -66,7 +66,13 @@ pub fn validate(file: ClusterFile, path: &Path, problems: &mut Vec<Problem>) -> 
         .as_ref()
         .and_then(|section| check.replication(section, transport, &nodes));
     if let Some(entries) = &file.nodes {
-        check.duplicates(entries);
+        let default_port = file
+            .defaults
+            .as_ref()
+            .and_then(|d| d.postgres.as_ref())
+            .and_then(|p| p.port.as_ref())
+            .map(|port| port.value);
+        check.duplicates(entries, default_port);
     }
 
     if !check.problems.is_empty() {
@@ -910,22 +916,32 @@ impl Checker<'_> {
 
     /// Works on the entries as written, so a duplicate is found even when
     /// one of the nodes has other problems.
-    fn duplicates(&mut self, entries: &[NodeEntry]) {
-        let mut hosts: HashMap<String, (&str, Range<usize>)> = HashMap::new();
+    /// Two servers on one machine are distinct members when their ports differ.
+    fn duplicates(&mut self, entries: &[NodeEntry], default_port: Option<i64>) {
+        let mut hosts: HashMap<(String, i64), (&str, Range<usize>)> = HashMap::new();
         let mut slots: HashMap<String, (&str, Range<usize>)> = HashMap::new();
         for (name, section) in entries {
             if let Some(host) = &section.host {
-                if let Some((first, first_span)) =
-                    hosts.insert(host.to_ascii_lowercase(), (name, host.span.clone()))
-                {
+                let port = section
+                    .postgres
+                    .as_ref()
+                    .and_then(|p| p.port.as_ref())
+                    .map(|port| port.value)
+                    .or(default_port)
+                    .unwrap_or(i64::from(DEFAULT_POSTGRES_PORT));
+                let key = (host.to_ascii_lowercase(), port);
+                if let Some((first, first_span)) = hosts.insert(key, (name, host.span.clone())) {
                     self.report(
                         Problem::new(
                             Rule::DuplicateHost,
-                            format!("nodes {first} and {} have the same host {}", name.value, host.value),
+                            format!(
+                                "nodes {first} and {} have the same host {} and PostgreSQL port {port}",
+                                name.value, host.value
+                            ),
                         )
                         .at(host.span.clone(), "used again here")
                         .at(first_span, "first used here")
-                        .help("each node needs its own address: pg_hba lines and replication connections are per host"),
+                        .help("each node is one server: give it its own address (or, on one machine, its own postgres.port)"),
                     );
                 }
             }

@@ -25,20 +25,27 @@ pub fn hba_block_lines(cluster: &Cluster, others: &[&Node]) -> Vec<String> {
         ReplicationTransport::Tls => "hostssl",
     };
     let user = &cluster.replication.user;
-    let mut lines = Vec::new();
+    // One pair of lines per address: nodes sharing a machine share its lines.
+    let mut addresses: Vec<(String, Vec<&str>)> = Vec::new();
     for node in others {
         let address = match node.host.parse::<IpAddr>() {
             Ok(IpAddr::V4(ip)) => format!("{ip}/32"),
             Ok(IpAddr::V6(ip)) => format!("{ip}/128"),
             Err(_) => node.host.clone(),
         };
+        match addresses.iter_mut().find(|(known, _)| *known == address) {
+            Some((_, names)) => names.push(node.name.as_str()),
+            None => addresses.push((address, vec![node.name.as_str()])),
+        }
+    }
+    let mut lines = Vec::new();
+    for (address, names) in addresses {
+        let names = names.join(", ");
         lines.push(format!(
-            "{kind:<7} replication {user} {address} scram-sha-256   # {}",
-            node.name
+            "{kind:<7} replication {user} {address} scram-sha-256   # {names}"
         ));
         lines.push(format!(
-            "{kind:<7} postgres    {user} {address} scram-sha-256   # {} (pg_rewind)",
-            node.name
+            "{kind:<7} postgres    {user} {address} scram-sha-256   # {names} (pg_rewind)"
         ));
     }
     lines

@@ -24,6 +24,18 @@ impl Cluster {
         self.nodes.iter().find(|node| &node.name == name)
     }
 
+    /// The node a WAL receiver names as its sender: the host, and the port when known
+    /// (nodes may share a machine), or the address itself when no node has it.
+    pub fn name_of_sender(&self, host: &str, port: Option<i32>) -> String {
+        self.nodes
+            .iter()
+            .find(|node| {
+                node.host == host && port.is_none_or(|port| i32::from(node.postgres.port) == port)
+            })
+            .map(|node| node.name.to_string())
+            .unwrap_or_else(|| host.to_owned())
+    }
+
     pub fn members(&self) -> impl Iterator<Item = &Node> {
         self.nodes
             .iter()

@@ -199,7 +199,7 @@ impl ActionKind {
                 format!("GRANT EXECUTE ON FUNCTION {function} TO {}", q(user))
             }
             Self::CreateSlot { slot, .. } => {
-                format!("SELECT pg_create_physical_replication_slot('{slot}')")
+                format!("SELECT pg_create_physical_replication_slot('{slot}', true)")
             }
             Self::DropSlot { slot, .. } => format!(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active; SELECT pg_drop_replication_slot('{slot}')"

@@ -181,9 +181,11 @@ impl<'a> Planner<'a> {
                     (_, true, _) => match facts
                         .wal_receiver
                         .as_ref()
-                        .and_then(|w| w.sender_host.clone())
+                        .and_then(|w| w.sender_host.as_ref().map(|h| (h, w.sender_port)))
                     {
-                        Some(host) => format!("standby of {}", self.node_at(&host)),
+                        Some((host, port)) => {
+                            format!("standby of {}", self.cluster.name_of_sender(host, port))
+                        }
                         None => "standby, not streaming".to_owned(),
                     },
                     (DataDir::Initialized { .. }, false, _) => "stopped".to_owned(),
@@ -205,16 +207,6 @@ impl<'a> Planner<'a> {
             actual,
             desired,
         }
-    }
-
-    /// A node name for an address, or the address when no node has it.
-    fn node_at(&self, host: &str) -> String {
-        self.cluster
-            .nodes
-            .iter()
-            .find(|node| node.host == host)
-            .map(|node| node.name.to_string())
-            .unwrap_or_else(|| host.to_owned())
     }
 
     /// Records every refusal; true when planning any action would be unsafe.

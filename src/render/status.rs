@@ -87,17 +87,11 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                 name: node.name.to_string(),
                 host: node.host.clone(),
                 state,
-                upstream: reached
-                    .and_then(|r| r.wal_receiver.as_ref())
-                    .and_then(|w| w.sender_host.clone())
-                    .map(|host| {
-                        cluster
-                            .nodes
-                            .iter()
-                            .find(|n| n.host == host)
-                            .map(|n| n.name.to_string())
-                            .unwrap_or(host)
-                    }),
+                upstream: reached.and_then(|r| r.wal_receiver.as_ref()).and_then(|w| {
+                    w.sender_host
+                        .as_ref()
+                        .map(|host| cluster.name_of_sender(host, w.sender_port))
+                }),
                 timeline: reached.and_then(|r| r.timeline),
                 lsn: reached.and_then(|r| r.lsn.clone()),
                 lag_bytes: replica.and_then(|r| r.lag_bytes),

@@ -20,7 +20,11 @@ pub struct LocalTransport {
 /// The name of the user this process runs as.
 pub fn current_user() -> String {
     // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    user_name(unsafe { libc::geteuid() })
+}
+
+/// The login name of `uid` from /etc/passwd, or the number.
+pub fn user_name(uid: u32) -> String {
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| {

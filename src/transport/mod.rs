@@ -19,7 +19,7 @@ pub use command::{DEFAULT_TIMEOUT, RemoteCommand, shell_quote};
 pub use error::AccessError;
 pub use fan_out::{DEFAULT_CONCURRENCY, fan_out};
 pub use file_ops::{FileStat, WriteOutcome, utc_stamp};
-pub use local::{LocalTransport, current_user};
+pub use local::{LocalTransport, current_user, user_name};
 pub use sql::{SqlSession, quote_identifier};
 pub use ssh::SshTransport;
 

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::hosts::TestHosts;
-use crate::test::{Output, Test};
+use crate::test::{Output, StopOnDrop, Test};
 
 const PASSPHRASE: &str = "Apply-Passphrase-4c2d-unique";
 
@@ -70,9 +70,8 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         });
-        let output = mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
-        done.store(true, Ordering::Relaxed);
-        output
+        let _stop = StopOnDrop(&done);
+        mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0)
     });
     assert!(
         output

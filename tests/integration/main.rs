@@ -3,6 +3,7 @@
 
 mod apply;
 mod check;
+mod demo;
 mod examples;
 mod hosts;
 mod invalid_files;

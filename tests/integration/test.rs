@@ -104,3 +104,13 @@ fn pretty_assertions_eq(actual: &str, expected: &str, what: &str) {
         panic!("{what} differs\n--- expected\n{expected}\n--- actual\n{actual}\n---");
     }
 }
+
+/// Sets its flag when dropped, so a watcher thread stops even when the
+/// code it watches panics (a scoped thread that never stops hangs the test).
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -10,6 +10,7 @@ use mirrorset::transport::{
 };
 
 use crate::hosts::TestHosts;
+use crate::test::StopOnDrop;
 
 fn open(hosts: &TestHosts, node: usize) -> (mirrorset::model::Cluster, Box<dyn Transport>) {
     let cluster = hosts.cluster();
@@ -65,11 +66,11 @@ fn files_are_written_atomically_keeping_mode_and_owner() {
                 reads += 1;
             }
         });
+        let _stop = StopOnDrop(&done);
         for round in 0..10 {
             node.write_file_atomic(&path, if round % 2 == 0 { &big_b } else { &big_a }, 0o600)
                 .unwrap();
         }
-        done.store(true, Ordering::Relaxed);
     });
 
     // Nothing is left behind but the file and its backups; moving aside never deletes.

@@ -1,0 +1,55 @@
+//! `mirrorset demo` as a newcomer runs it: three local servers converged,
+//! an empty plan after it, and `--down` removing everything.
+
+use crate::test::Test;
+
+#[test]
+fn demo_builds_a_streaming_cluster_and_takes_it_down() {
+    let dir = "/tmp/mirrorset-e2e/demo";
+    let _ = Test::new()
+        .args(["demo", "--dir", dir, "--down"])
+        .status(1)
+        .run();
+    let _ = std::fs::remove_dir_all(dir);
+    let output = Test::new().args(["demo", "--dir", dir]).run();
+    assert!(
+        output
+            .stdout
+            .contains("Apply complete: 17 added, 6 changed, 0 removed; 1 restart."),
+        "{}",
+        output.stdout
+    );
+    let streaming = output
+        .stdout
+        .lines()
+        .filter(|l| l.contains("streaming standby  node1"))
+        .count();
+    assert_eq!(streaming, 2, "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains(&format!("mirrorset demo --dir {dir} --down"))
+    );
+
+    let file = format!("{dir}/cluster.toml");
+    Test::new()
+        .args(["plan", &file, "--detailed-exitcode"])
+        .run();
+    // Running the demo again converges to the same cluster: nothing to apply.
+    let again = Test::new().args(["demo", "--dir", dir]).run();
+    assert!(
+        again
+            .stdout
+            .contains("No changes: the cluster matches the file."),
+        "{}",
+        again.stdout
+    );
+
+    let down = Test::new().args(["demo", "--dir", dir, "--down"]).run();
+    assert!(
+        down.stdout.contains("stopped node1") && down.stdout.contains(&format!("removed {dir}")),
+        "{}",
+        down.stdout
+    );
+    assert!(!std::path::Path::new(dir).exists());
+}
