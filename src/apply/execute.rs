@@ -95,6 +95,7 @@ impl Applier<'_> {
         &self,
         name: &NodeName,
         action: &Action,
+        advance: &(dyn Fn(&str) + Sync),
     ) -> Result<Option<String>, ApplyError> {
         self.check_precondition(name, &action.precondition)?;
         let node = self
@@ -233,14 +234,7 @@ impl Applier<'_> {
                 })?;
                 Ok(None)
             }
-            ActionKind::Clone {
-                from_host,
-                from_port,
-                slot,
-                data_dir,
-                move_aside,
-                ..
-            } => self.clone_data(name, from_host, *from_port, slot, data_dir, *move_aside),
+            ActionKind::Clone { .. } => self.clone_data(name, &action.kind, advance),
             ActionKind::Reload => {
                 match layout.service {
                     crate::model::ServiceControl::Commands {
@@ -270,12 +264,21 @@ impl Applier<'_> {
     fn clone_data(
         &self,
         name: &NodeName,
-        from_host: &str,
-        from_port: u16,
-        slot: &str,
-        data_dir: &str,
-        move_aside: bool,
+        clone: &ActionKind,
+        advance: &(dyn Fn(&str) + Sync),
     ) -> Result<Option<String>, ApplyError> {
+        let ActionKind::Clone {
+            from_host,
+            from_port,
+            slot,
+            data_dir,
+            move_aside,
+            ..
+        } = clone
+        else {
+            unreachable!("clone_data is called for clone actions");
+        };
+        let (from_port, move_aside) = (*from_port, *move_aside);
         let node = self
             .cluster
             .node(name)
@@ -356,9 +359,26 @@ impl Applier<'_> {
                 "fast",
                 "-w",
                 "--no-password",
+                "-P",
             ])
             .timeout(Duration::from_secs(24 * 3600));
-        let output = transport.exec_as_postgres(command)?;
+        // pg_basebackup -P reports "done/total kB (NN%)"; shown every tenth.
+        let shown = std::sync::atomic::AtomicU32::new(0);
+        let on_progress = |chunk: &[u8]| {
+            let text = String::from_utf8_lossy(chunk);
+            if let Some((done_kb, total_kb, percent)) = last_progress(&text) {
+                let last = shown.load(std::sync::atomic::Ordering::Relaxed);
+                if percent >= last + 10 && percent < 100 {
+                    shown.store(percent - percent % 10, std::sync::atomic::Ordering::Relaxed);
+                    advance(&format!(
+                        "cloned {percent}% ({} of {} MB)",
+                        done_kb / 1024,
+                        total_kb / 1024
+                    ));
+                }
+            }
+        };
+        let output = transport.exec_as_postgres_streaming(command, &on_progress)?;
         if !output.success() {
             return Err(self.failed(
                 name,
@@ -431,5 +451,29 @@ impl Applier<'_> {
             Ok(None) | Err(AccessError::Sql { .. }) => format!("streaming from {upstream}"),
             Err(error) => return Err(error.into()),
         }))
+    }
+}
+
+/// The last "12345/67890 kB (18%)" in pg_basebackup's progress output.
+fn last_progress(text: &str) -> Option<(u64, u64, u32)> {
+    text.rsplit(['\r', '\n']).find_map(|line| {
+        let (sizes, rest) = line.trim().split_once(" kB (")?;
+        let (done, total) = sizes.split_once('/')?;
+        let percent = rest.split('%').next()?;
+        Some((
+            done.trim().parse().ok()?,
+            total.trim().parse().ok()?,
+            percent.parse().ok()?,
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_pg_basebackup_progress() {
+        let chunk = "    0/30450 kB (0%), 0/1 tablespace\r15225/30450 kB (50%), 0/1 tablespace\r";
+        assert_eq!(super::last_progress(chunk), Some((15225, 30450, 50)));
+        assert_eq!(super::last_progress("waiting for checkpoint"), None);
     }
 }

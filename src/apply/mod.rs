@@ -223,7 +223,9 @@ impl Applier<'_> {
         })?;
         let started = Instant::now();
         self.progress.start(number, total, action);
-        let result = self.execute(&node, action);
+        let result = self.execute(&node, action, &|detail| {
+            self.progress.advance(number, total, action, detail)
+        });
         let outcome = match &result {
             Ok(note) => note.clone().unwrap_or_default(),
             Err(error) => error.to_string(),

@@ -17,6 +17,8 @@ pub trait Progress: Sync {
         elapsed: Duration,
         note: Option<&str>,
     );
+    /// How a long step is getting on ("40% of 310 MB").
+    fn advance(&self, number: usize, total: usize, action: &Action, detail: &str);
     /// Something the operator should see that does not stop the run.
     fn warn(&self, message: &str);
 }

@@ -51,6 +51,10 @@ impl Progress for TextProgress {
         );
     }
 
+    fn advance(&self, number: usize, total: usize, action: &Action, detail: &str) {
+        println!("[{number}/{total}] {}: {detail}", action.node);
+    }
+
     fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
     }

@@ -11,7 +11,7 @@ pub const INCLUDE_LINE: &str = "include_if_exists = 'mirrorset.conf'";
 
 /// Settings mirrorset writes, in the order the file lists them; the operator's
 /// `[settings]` follow in name order.
-const MANAGED_ORDER: [&str; 10] = [
+pub const MANAGED_SETTINGS: [&str; 10] = [
     "listen_addresses",
     "wal_level",
     "max_wal_senders",
@@ -48,14 +48,14 @@ pub fn render(
             .unwrap_or_default(),
     );
     let mut line = |name: &str, value: &SettingValue| out.push_str(&format!("{name} = {value}\n"));
-    for name in MANAGED_ORDER {
+    for name in MANAGED_SETTINGS {
         if let Some(value) = settings.get(name) {
             line(name, value);
         }
     }
     for (name, value) in settings
         .iter()
-        .filter(|(name, _)| !MANAGED_ORDER.contains(&name.as_str()))
+        .filter(|(name, _)| !MANAGED_SETTINGS.contains(&name.as_str()))
     {
         line(name, value);
     }

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use conf::{INCLUDE_LINE, MIRRORSET_CONF, include_line_present, with_include_line};
+pub use conf::{
+    INCLUDE_LINE, MANAGED_SETTINGS, MIRRORSET_CONF, include_line_present, with_include_line,
+};
 pub use conninfo::conninfo;
 pub use hba::{HbaBlock, block_contents, hba_block_lines, locate_block, with_block};
 

@@ -11,29 +11,15 @@ use super::observed::{
     RoleFacts, SlotFacts, WalReceiver,
 };
 use super::parse::{conf_settings, controldata, key_values, postgres_version};
-use crate::desired::REWIND_FUNCTIONS;
+use crate::desired::{MANAGED_SETTINGS, REWIND_FUNCTIONS};
 use crate::model::{Cluster, Node, NodeState, Secret};
 use crate::transport::{
     self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, RemoteCommand, SqlSession, Transport,
     fan_out,
 };
 
-/// Settings always read, besides the cluster's own and any in postgresql.auto.conf.
-const SETTINGS_OF_INTEREST: [&str; 13] = [
-    "listen_addresses",
-    "wal_level",
-    "max_wal_senders",
-    "max_replication_slots",
-    "wal_log_hints",
-    "hot_standby",
-    "max_slot_wal_keep_size",
-    "primary_conninfo",
-    "primary_slot_name",
-    "recovery_target_timeline",
-    "data_checksums",
-    "max_connections",
-    "port",
-];
+/// Settings read besides those mirrorset writes, the node's own and any in postgresql.auto.conf.
+const ALSO_READ: [&str; 3] = ["data_checksums", "max_connections", "port"];
 
 const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
@@ -207,7 +193,11 @@ fn gather_sql(
         reached.files.hba_path = Some(hba_path);
     }
 
-    let mut names: Vec<String> = SETTINGS_OF_INTEREST.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = MANAGED_SETTINGS
+        .iter()
+        .chain(&ALSO_READ)
+        .map(|s| s.to_string())
+        .collect();
     names.extend(node.settings.keys().cloned());
     if let Some(auto) = &reached.files.auto_conf {
         names.extend(conf_settings(auto).into_keys());

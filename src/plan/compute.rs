@@ -830,7 +830,42 @@ impl<'a> Planner<'a> {
                 reason,
                 precondition,
             );
-            self.plan_config_files(node, facts);
+            let config_dir = &node.postgres.config_dir;
+            let config_in_data_dir =
+                config_dir == &data_dir || config_dir.starts_with(&format!("{data_dir}/"));
+            match primary_facts.filter(|_| config_in_data_dir) {
+                // The clone copies the primary's config files as they will be
+                // by then: plan this node's edits against those.
+                Some(primary_facts) => {
+                    let primary_desired = self.desired_node(primary);
+                    let mut predicted = facts.clone();
+                    predicted.files = crate::facts::observed::Files {
+                        postgresql_conf: primary_facts
+                            .files
+                            .postgresql_conf
+                            .as_deref()
+                            .map(with_include_line),
+                        mirrorset_conf: Some(primary_desired.mirrorset_conf.clone()),
+                        auto_conf: None,
+                        hba_path: Some(format!("{config_dir}/pg_hba.conf")),
+                        hba: primary_facts
+                            .files
+                            .hba
+                            .as_deref()
+                            .map(|hba| with_block(hba, &primary_desired.hba_lines)),
+                    };
+                    let first_file = self.actions.len();
+                    self.plan_config_files(node, &predicted);
+                    for action in &mut self.actions[first_file..] {
+                        action.precondition = Precondition::None;
+                        action.reason =
+                            format!("{} (after the clone copied the primary's)", action.reason);
+                    }
+                }
+                None => {
+                    self.plan_config_files(node, facts);
+                }
+            }
             self.push(
                 node,
                 Change::Add,
@@ -847,15 +882,7 @@ impl<'a> Planner<'a> {
                 "the new mirror starts",
                 Precondition::None,
             );
-            self.push(
-                node,
-                Change::Step,
-                ActionKind::WaitStreaming {
-                    upstream: primary.name.to_string(),
-                },
-                "apply is done when the mirror streams",
-                Precondition::None,
-            );
+            self.wait_streaming(node, primary);
             return;
         }
         let files_changed = self.plan_config_files(node, facts);
@@ -881,15 +908,7 @@ impl<'a> Planner<'a> {
                 a.node == node.name.as_str() && matches!(a.kind, ActionKind::Restart { .. })
             })
         {
-            self.push(
-                node,
-                Change::Step,
-                ActionKind::WaitStreaming {
-                    upstream: primary.name.to_string(),
-                },
-                "apply is done when the mirror streams",
-                Precondition::None,
-            );
+            self.wait_streaming(node, primary);
         } else if !streaming {
             self.warn(
                 Some(node),
@@ -900,6 +919,18 @@ impl<'a> Planner<'a> {
             );
         }
         self.order_restarts(node);
+    }
+
+    fn wait_streaming(&mut self, mirror: &Node, primary: &Node) {
+        self.push(
+            mirror,
+            Change::Step,
+            ActionKind::WaitStreaming {
+                upstream: primary.name.to_string(),
+            },
+            "apply is done when the mirror streams",
+            Precondition::None,
+        );
     }
 
     /// Settings a standby must match: when the primary raises them, its

@@ -5,7 +5,7 @@
 
 use similar::TextDiff;
 
-use crate::plan::{Action, ActionKind, Change, Plan};
+use crate::plan::{Action, ActionKind, Change, Finding, Plan};
 
 /// ANSI colours, or none: off a terminal and with NO_COLOR.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +93,22 @@ fn diff(before: Option<&str>, after: &str, palette: Palette) -> String {
     out
 }
 
+/// A titled list of findings, each with its node; nothing when there are none.
+fn findings(out: &mut String, title: &str, marker: String, list: &[Finding]) {
+    if list.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\n{title}:\n"));
+    for finding in list {
+        let node = finding
+            .node
+            .as_deref()
+            .map(|n| format!("{n}: "))
+            .unwrap_or_default();
+        out.push_str(&format!("  {marker} {node}{}\n", finding.message));
+    }
+}
+
 pub fn plan_text(plan: &Plan, palette: Palette) -> String {
     let mut out = format!("Plan for cluster {} ({})\n", plan.cluster, plan.file);
     let numbered: Vec<(usize, &Action)> = plan
@@ -136,36 +152,18 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
             }
         }
     }
-    if !plan.warnings.is_empty() {
-        out.push_str("\nWarnings:\n");
-        for warning in &plan.warnings {
-            let node = warning
-                .node
-                .as_deref()
-                .map(|n| format!("{n}: "))
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "  {} {node}{}\n",
-                palette.paint("33", "!"),
-                warning.message
-            ));
-        }
-    }
-    if !plan.refusals.is_empty() {
-        out.push_str("\nRefused:\n");
-        for refusal in &plan.refusals {
-            let node = refusal
-                .node
-                .as_deref()
-                .map(|n| format!("{n}: "))
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "  {} {node}{}\n",
-                palette.paint("31", "x"),
-                refusal.message
-            ));
-        }
-    }
+    findings(
+        &mut out,
+        "Warnings",
+        palette.paint("33", "!"),
+        &plan.warnings,
+    );
+    findings(
+        &mut out,
+        "Refused",
+        palette.paint("31", "x"),
+        &plan.refusals,
+    );
     let summary = &plan.summary;
     if plan.actions.is_empty() && !plan.refusals.is_empty() {
         out.push_str("\nNo actions: resolve what was refused, then plan again.\n");

@@ -96,7 +96,11 @@ impl Transport for LocalTransport {
         &self.postgres_user
     }
 
-    fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput, AccessError> {
+    fn exec_streaming(
+        &self,
+        command: &RemoteCommand,
+        on_stderr: &(dyn Fn(&[u8]) + Sync),
+    ) -> Result<ExecOutput, AccessError> {
         let mut child = self.spawn(command)?;
         let stdin_bytes = command
             .stdin
@@ -107,50 +111,60 @@ impl Transport for LocalTransport {
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
         // Threads so a full pipe in one direction never blocks the others.
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&stdin_bytes);
-        });
-        let out_reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stdout.read_to_end(&mut bytes);
-            bytes
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stderr.read_to_end(&mut bytes);
-            bytes
-        });
-        let deadline = Instant::now() + command.timeout + Duration::from_secs(15);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    return Err(AccessError::Timeout {
-                        node: self.node.clone(),
-                        program: command.program.clone(),
-                        seconds: command.timeout.as_secs(),
-                    });
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                let _ = stdin.write_all(&stdin_bytes);
+            });
+            let out_reader = scope.spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = stdout.read_to_end(&mut bytes);
+                bytes
+            });
+            let err_reader = scope.spawn(move || {
+                let mut bytes = Vec::new();
+                let mut buffer = [0u8; 8192];
+                while let Ok(n) = stderr.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    on_stderr(&buffer[..n]);
+                    bytes.extend_from_slice(&buffer[..n]);
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => {
-                    return Err(AccessError::Exec {
-                        node: self.node.clone(),
-                        program: command.program.clone(),
-                        reason: e.to_string(),
-                    });
+                bytes
+            });
+            let deadline = Instant::now() + command.timeout + Duration::from_secs(15);
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break status,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(AccessError::Timeout {
+                            node: self.node.clone(),
+                            program: command.program.clone(),
+                            seconds: command.timeout.as_secs(),
+                        });
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                    Err(e) => {
+                        return Err(AccessError::Exec {
+                            node: self.node.clone(),
+                            program: command.program.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
                 }
-            }
-        };
-        let _ = writer.join();
-        let stdout = out_reader.join().unwrap_or_default();
-        let stderr = err_reader.join().unwrap_or_default();
-        use std::os::unix::process::ExitStatusExt;
-        Ok(ExecOutput {
-            stdout,
-            stderr,
-            status: status.code(),
-            signal: status.signal().map(|signal| signal.to_string()),
+            };
+            let _ = writer.join();
+            let stdout = out_reader.join().unwrap_or_default();
+            let stderr = err_reader.join().unwrap_or_default();
+            use std::os::unix::process::ExitStatusExt;
+            Ok(ExecOutput {
+                stdout,
+                stderr,
+                status: status.code(),
+                signal: status.signal().map(|signal| signal.to_string()),
+            })
         })
     }
 

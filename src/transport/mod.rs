@@ -81,10 +81,30 @@ pub trait Transport: Send + Sync {
     fn postgres_user(&self) -> &str;
 
     /// Runs `command` to completion (or its timeout) and returns what it printed.
-    fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput, AccessError>;
+    fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput, AccessError> {
+        self.exec_streaming(command, &|_| {})
+    }
+
+    /// Like `exec`, handing each piece of standard error to `on_stderr` as it
+    /// arrives (progress of long programs such as pg_basebackup).
+    fn exec_streaming(
+        &self,
+        command: &RemoteCommand,
+        on_stderr: &(dyn Fn(&[u8]) + Sync),
+    ) -> Result<ExecOutput, AccessError>;
 
     /// A byte stream to the Unix socket at `path` on the node, opened as the PostgreSQL OS user.
     fn connect_unix(&self, path: &str) -> Result<UnixStream, AccessError>;
+
+    /// Runs `command` as the PostgreSQL OS user, streaming its standard error to `on_stderr`.
+    fn exec_as_postgres_streaming(
+        &self,
+        command: RemoteCommand,
+        on_stderr: &(dyn Fn(&[u8]) + Sync),
+    ) -> Result<ExecOutput, AccessError> {
+        let user = self.postgres_user().to_owned();
+        self.exec_streaming(&command.run_as(Some(&user)), on_stderr)
+    }
 
     /// Runs `command` as the PostgreSQL OS user.
     fn exec_as_postgres(&self, command: RemoteCommand) -> Result<ExecOutput, AccessError> {

@@ -272,7 +272,11 @@ impl Transport for SshTransport {
         &self.postgres_user
     }
 
-    fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput, AccessError> {
+    fn exec_streaming(
+        &self,
+        command: &RemoteCommand,
+        on_stderr: &(dyn Fn(&[u8]) + Sync),
+    ) -> Result<ExecOutput, AccessError> {
         let command = self.effective(command);
         // The node's own `timeout` ends the program; this deadline only
         // covers a node that stops answering altogether.
@@ -312,6 +316,9 @@ impl Transport for SshTransport {
                 match channel.stream(stream_id).read(&mut buffer) {
                     Ok(0) => {}
                     Ok(n) => {
+                        if stream_id == 1 {
+                            on_stderr(&buffer[..n]);
+                        }
                         sink.extend_from_slice(&buffer[..n]);
                         progressed = true;
                     }

@@ -96,28 +96,16 @@ impl TestHosts {
 
     /// Runs SQL on host `host` as postgres over its Unix socket; returns psql's unaligned output.
     pub fn psql(&self, host: u8, sql: &str) -> String {
-        let socket = self.dir.join(format!("node{host}/run"));
-        run(Command::new("runuser")
-            .args([
-                "-u",
-                "postgres",
-                "--",
-                "/usr/lib/postgresql/15/bin/psql",
-                "-XAtq",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                "postgres",
-                "-h",
-            ])
-            .arg(socket)
-            .args(["-c", sql]))
-        .trim_end()
-        .to_owned()
+        self.psql_output(host, sql)
+            .unwrap_or_else(|error| panic!("psql on node{host} failed: {sql}\n{error}"))
     }
 
     /// Like `psql`, but None when psql fails (a table not replayed yet, a server starting).
     pub fn try_psql(&self, host: u8, sql: &str) -> Option<String> {
+        self.psql_output(host, sql).ok()
+    }
+
+    fn psql_output(&self, host: u8, sql: &str) -> Result<String, String> {
         let output = Command::new("runuser")
             .args([
                 "-u",
@@ -134,12 +122,14 @@ impl TestHosts {
             .arg(self.dir.join(format!("node{host}/run")))
             .args(["-c", sql])
             .output()
-            .ok()?;
-        output.status.success().then(|| {
-            String::from_utf8_lossy(&output.stdout)
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout)
                 .trim_end()
-                .to_owned()
-        })
+                .to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
     }
 
     /// The validated cluster, for tests that use the library directly.

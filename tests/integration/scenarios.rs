@@ -370,6 +370,22 @@ fn scenarios() -> Vec<Scenario> {
             Some(("work_mem = \"16MB\"\n", "work_mem = \"64MB\"\n")),
             |_, _| {},
         ),
+        (
+            "mirror-cloned-with-config-in-data-dir",
+            Some((
+                "[nodes.db1]\n",
+                "[defaults]\npostgres = { data_dir = \"/var/lib/pgsql/15/data\", config_dir = \"/var/lib/pgsql/15/data\" }\n\n[nodes.db1]\n",
+            )),
+            |_, o| {
+                // RHEL's layout: the configuration lives in the data directory, which is empty.
+                let facts = reached(o, "db3");
+                *facts = Reached {
+                    postgres_version: Some("15.18".into()),
+                    data_dir: DataDir::Empty,
+                    ..Reached::default()
+                };
+            },
+        ),
         ("shadowing-hba-rule", None, |_, o| {
             let hba = reached(o, "db1").files.hba.as_mut().unwrap();
             *hba = hba.replacen("# BEGIN mirrorset", "host    all             all             0.0.0.0/0               reject\n# BEGIN mirrorset", 1);
