@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::hosts::TestHosts;
-use crate::test::{Output, StopOnDrop, Test};
+use crate::test::{Output, StopOnDrop, Test, flatten};
 
 const PASSPHRASE: &str = "Apply-Passphrase-4c2d-unique";
 
@@ -290,12 +290,7 @@ fn a_stale_saved_plan_and_a_held_lock_are_refused_with_the_reason() {
     text.push_str("# a change made after the plan\n");
     std::fs::write(&hba, text).unwrap();
     let output = mirrorset(&hosts, &["apply", saved.to_str().unwrap()], 1);
-    let flat = output
-        .stderr
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat = flatten(&output.stderr);
     assert!(flat.contains("apply::stale_plan"), "{}", output.stderr);
     assert!(
         flat.contains("is stale") && flat.contains("node2: write") && flat.contains("pg_hba.conf"),
@@ -321,12 +316,7 @@ fn a_stale_saved_plan_and_a_held_lock_are_refused_with_the_reason() {
         &["apply", "FILE", "--auto-approve", "--lock-timeout", "2"],
         1,
     );
-    let flat = output
-        .stderr
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat = flatten(&output.stderr);
     assert!(
         flat.contains("node1 is locked by alice@ops-laptop pid 4242"),
         "{}",

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::hosts::TestHosts;
-use crate::test::Test;
+use crate::test::{Test, flatten};
 
 const PASSPHRASE: &str = "Plan-Test-Passphrase-7b1e";
 
@@ -180,12 +180,7 @@ fn plan_without_the_passphrase_says_which_variable_is_missing() {
         .args(["plan", hosts.cluster_file().to_str().unwrap()])
         .status(1)
         .run();
-    let flat = output
-        .stderr
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat = flatten(&output.stderr);
     assert!(flat.contains("secret::unavailable"), "{}", output.stderr);
     assert!(
         flat.contains("the environment variable MIRRORSET_TEST_PASSPHRASE that holds the replication passphrase is not set"),

@@ -114,3 +114,13 @@ impl Drop for StopOnDrop<'_> {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// A rendered report as one line: miette wraps long messages and marks
+/// continuation lines with `│`, which would split the words a test looks for.
+pub fn flatten(report: &str) -> String {
+    report
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
