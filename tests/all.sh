@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # for the ssh2 crate, gcc for the test hosts' bind shim, sudo for logging in
 # as another user than postgres, openssh-server and PostgreSQL 15 for the
 # loopback test hosts.
-packages=(pkg-config libssl-dev gcc sudo openssh-server postgresql-15)
+packages=(pkg-config libssl-dev gcc sudo openssh-client openssh-server postgresql-15)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -21,6 +21,9 @@ use crate::facts::parse::{conf_settings, major_version};
 use crate::facts::{DataDir, NodeFacts, Observed, Reached};
 use crate::model::{Cluster, Node, NodeState, Secret, verifier_matches};
 
+/// WAL a mirror may have yet to replay before plan calls it lagging.
+const LAGGING_BYTES: i64 = 16 * 1024 * 1024;
+
 /// Settings a hot standby must have at least as high as its primary.
 const STANDBY_MUST_MATCH: [&str; 5] = [
     "max_connections",
@@ -915,6 +918,25 @@ impl<'a> Planner<'a> {
                 format!(
                     "{} runs but does not stream from {}",
                     node.name, primary.name
+                ),
+            );
+        }
+        let lag = primary_facts
+            .and_then(|p| {
+                p.replicas
+                    .iter()
+                    .find(|r| r.application_name == node.name.as_str())
+            })
+            .and_then(|replica| replica.lag_bytes)
+            .filter(|bytes| *bytes > LAGGING_BYTES);
+        if let Some(bytes) = lag {
+            self.warn(
+                Some(node),
+                format!(
+                    "{} lags {} behind {}",
+                    node.name,
+                    human_bytes(bytes),
+                    primary.name
                 ),
             );
         }

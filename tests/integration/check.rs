@@ -164,3 +164,70 @@ fn a_stopped_primary_fails_it_and_the_mirrors_that_cannot_reach_it() {
             .starts_with("cannot reach the primary's PostgreSQL at 127.0.23.1:5432 from this node")
     );
 }
+
+/// Without a key in the file, the ssh-agent is asked; without either, the message says so.
+#[test]
+fn the_ssh_agent_is_used_when_no_key_is_named() {
+    let hosts = TestHosts::up(38, 1);
+    let toml: String = hosts
+        .cluster_toml()
+        .lines()
+        .filter(|line| !line.starts_with("key "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(hosts.cluster_file(), toml).unwrap();
+    let home = hosts.dir.join("empty-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let socket = hosts.dir.join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = KillOnDrop(agent);
+    for _ in 0..50 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(hosts.dir.join("client/id_ed25519"))
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    let file = hosts.cluster_file();
+    Test::new()
+        .env("SSH_AUTH_SOCK", socket.to_str().unwrap())
+        .env("HOME", home.to_str().unwrap())
+        .args(["check", file.to_str().unwrap()])
+        .run();
+    let output = Test::new()
+        .env_remove("SSH_AUTH_SOCK")
+        .env("HOME", home.to_str().unwrap())
+        .args(["check", file.to_str().unwrap()])
+        .status(1)
+        .run();
+    assert!(
+        output
+            .stdout
+            .contains("no key named and no ssh-agent (SSH_AUTH_SOCK unset)"),
+        "{}",
+        output.stdout
+    );
+}

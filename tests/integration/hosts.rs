@@ -6,7 +6,8 @@
 //! check_failures, 23 check_primary_down, 25 transport_files, 26 sql,
 //! 27 local_transport, 28 become_with_sudo, 29 plan_fresh, 30 plan_unreachable,
 //! 31 plan_without_passphrase, 32 apply_bootstrap, 33 apply_drift, 34 apply_new_mirror,
-//! 35 apply_stale_and_locked, 36 apply_interrupted.
+//! 35 apply_stale_and_locked, 36 apply_interrupted, 37 apply_needs_terminal,
+//! 38 ssh_agent.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -400,6 +400,17 @@ fn scenarios() -> Vec<Scenario> {
                 retained_bytes: Some(3 * 1024 * 1024 * 1024),
             });
         }),
+        ("mirror-lagging", None, |_, o| {
+            reached(o, "db1")
+                .replicas
+                .push(mirrorset::facts::observed::Replica {
+                    application_name: "db2".into(),
+                    client_addr: Some("10.0.0.2".into()),
+                    state: "streaming".into(),
+                    lag_bytes: Some(512 * 1024 * 1024),
+                    lag_ms: Some(95_000.0),
+                });
+        }),
         ("split-brain", None, |_, o| {
             let facts = reached(o, "db2");
             facts.in_recovery = Some(false);
