@@ -12,7 +12,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the build and the tests need: pkg-config and libssl-dev
 # for the ssh2 crate, gcc for the test hosts' bind shim, sudo for logging in
-# as another user than postgres, openssh-server and PostgreSQL 15 for the
+# as another user than postgres, openssh-client (ssh-agent, ssh-keygen),
+# openssh-server and PostgreSQL 15 for the
 # loopback test hosts.
 packages=(pkg-config libssl-dev gcc sudo openssh-client openssh-server postgresql-15)
 missing=()
