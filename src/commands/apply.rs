@@ -6,13 +6,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use miette::{IntoDiagnostic, WrapErr, miette};
+use miette::{IntoDiagnostic, miette};
 
-use super::{cluster_files, one_cluster};
+use super::plan::{Planned, plan_cluster, read_saved_plan};
+use super::{one_cluster, one_cluster_file};
 use crate::apply::{self, ApplyOptions, Progress};
-use crate::desired::desired;
-use crate::facts::gather;
-use crate::plan::{Action, Plan, plan as make_plan, sha256_bytes};
+use crate::plan::{Action, Plan, sha256_bytes};
 use crate::render::{Palette, ReportStyle, describe_action, plan_text};
 use crate::transport::{self, AccessOptions, DEFAULT_CONCURRENCY, fan_out};
 
@@ -124,32 +123,20 @@ fn apply_showing(
     show: bool,
 ) -> miette::Result<ExitCode> {
     let saved: Option<Plan> = if target.ends_with(".json") && Path::new(target).is_file() {
-        let text = std::fs::read_to_string(target)
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot read {target}"))?;
-        Some(serde_json::from_str(&text).map_err(|e| {
-            miette!(
-                code = "plan::unreadable",
-                "{target} is not a saved mirrorset plan: {e}"
-            )
-        })?)
+        Some(read_saved_plan(Path::new(target))?.0)
     } else {
         None
     };
-    let cluster = match &saved {
-        Some(plan) => one_cluster(&plan.file)?,
-        None => one_cluster(target)?,
+    let path = match &saved {
+        Some(plan) => one_cluster_file(&plan.file)?,
+        None => one_cluster_file(target)?,
     };
-    let passphrase = cluster.replication.passphrase.resolve().map_err(|error| {
-        miette!(
-            code = "secret::unavailable",
-            "{}: {error}",
-            cluster.file.display()
-        )
-    })?;
-    let desired = desired(&cluster, &passphrase);
-    let observed = gather(&cluster, access);
-    let plan = make_plan(&cluster, &desired, &observed, &passphrase);
+    let Planned {
+        cluster,
+        passphrase,
+        desired,
+        plan,
+    } = plan_cluster(&path, access, None)?;
     let palette = Palette {
         color: ReportStyle::stdout_color(),
     };
@@ -241,8 +228,7 @@ fn apply_showing(
 }
 
 pub fn force_unlock(file: &str, access: &AccessOptions) -> miette::Result<ExitCode> {
-    let paths = cluster_files(std::slice::from_ref(&file.to_owned()))?;
-    let cluster = crate::config::load(&paths[0])?;
+    let cluster = one_cluster(file)?;
     let nodes: Vec<_> = cluster
         .nodes
         .iter()

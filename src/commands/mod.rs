@@ -75,12 +75,17 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
 
 /// The one cluster a FILE|DIR argument names, validated.
 pub fn one_cluster(file: &str) -> miette::Result<crate::model::Cluster> {
+    Ok(crate::config::load(&one_cluster_file(file)?)?)
+}
+
+/// The path of the one cluster file a FILE|DIR argument names.
+pub fn one_cluster_file(file: &str) -> miette::Result<std::path::PathBuf> {
     let paths = cluster_files(std::slice::from_ref(&file.to_owned()))?;
-    let [path] = paths.as_slice() else {
-        return Err(miette::miette!(
+    match <[_; 1]>::try_from(paths) {
+        Ok([path]) => Ok(path),
+        Err(paths) => Err(miette::miette!(
             "expected one cluster file; {file:?} names {}",
             paths.len()
-        ));
-    };
-    Ok(crate::config::load(path)?)
+        )),
+    }
 }

@@ -9,8 +9,9 @@ use miette::{IntoDiagnostic, WrapErr, miette};
 
 use super::cluster_files;
 use crate::config;
-use crate::desired::desired;
+use crate::desired::{Desired, desired};
 use crate::facts::gather;
+use crate::model::{Cluster, Secret};
 use crate::plan::{Finding, PLAN_FORMAT_VERSION, Plan, plan as make_plan};
 use crate::render::{Palette, ReportStyle, plan_text};
 use crate::transport::AccessOptions;
@@ -22,12 +23,20 @@ pub struct PlanOptions {
     pub target: Option<String>,
 }
 
+/// A plan with what it was made from, for the commands that act on it.
+pub struct Planned {
+    pub cluster: Cluster,
+    pub passphrase: Secret<String>,
+    pub desired: Desired,
+    pub plan: Plan,
+}
+
 /// Plans one cluster file: the pipeline of DESIGN.md section 3, up to the plan.
 pub fn plan_cluster(
     path: &Path,
     options: &AccessOptions,
     target: Option<&glob::Pattern>,
-) -> miette::Result<Plan> {
+) -> miette::Result<Planned> {
     let cluster = config::load(path)?;
     let passphrase =
         cluster.replication.passphrase.resolve().map_err(|error| {
@@ -61,7 +70,36 @@ pub fn plan_cluster(
         );
         plan.summary = crate::plan::summarize(&plan.actions);
     }
-    Ok(plan)
+    Ok(Planned {
+        cluster,
+        passphrase,
+        desired,
+        plan,
+    })
+}
+
+/// A plan saved with `plan --out`, and its text; refused when it is not one
+/// or was written in another format version.
+pub fn read_saved_plan(path: &Path) -> miette::Result<(Plan, String)> {
+    let text = std::fs::read_to_string(path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|error| {
+        miette!(
+            code = "plan::unreadable",
+            "{} is not a saved mirrorset plan: {error}",
+            path.display()
+        )
+    })?;
+    if plan.format_version != PLAN_FORMAT_VERSION {
+        return Err(miette!(
+            code = "plan::format_version",
+            "{} is a plan of format {}, this mirrorset reads format {PLAN_FORMAT_VERSION}",
+            path.display(),
+            plan.format_version
+        ));
+    }
+    Ok((plan, text))
 }
 
 pub fn plan(
@@ -90,7 +128,7 @@ pub fn plan(
     };
     let (mut changes, mut refused) = (false, false);
     for (index, path) in paths.iter().enumerate() {
-        let plan = plan_cluster(path, access, target.as_ref())?;
+        let plan = plan_cluster(path, access, target.as_ref())?.plan;
         changes |= !plan.actions.is_empty();
         refused |= !plan.refusals.is_empty();
         if options.json {
@@ -128,24 +166,7 @@ pub fn plan(
 }
 
 pub fn show(path: &Path, json: bool) -> miette::Result<ExitCode> {
-    let text = std::fs::read_to_string(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|error| {
-        miette!(
-            code = "plan::unreadable",
-            "{} is not a saved mirrorset plan: {error}",
-            path.display()
-        )
-    })?;
-    if plan.format_version != PLAN_FORMAT_VERSION {
-        return Err(miette!(
-            code = "plan::format_version",
-            "{} is a plan of format {}, this mirrorset reads format {PLAN_FORMAT_VERSION}",
-            path.display(),
-            plan.format_version
-        ));
-    }
+    let (plan, text) = read_saved_plan(path)?;
     if json {
         print!("{text}");
     } else {
