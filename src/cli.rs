@@ -46,6 +46,9 @@ pub enum Command {
         /// Plan only the nodes whose names match this glob (the rest may still differ).
         #[arg(long, value_name = "GLOB")]
         target: Option<String>,
+        /// Plan the promotion of the named primary although the old primary is unreachable (or crashed) and cannot be stopped first.
+        #[arg(long)]
+        allow_failover: bool,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -63,6 +66,9 @@ pub enum Command {
         /// Seconds to wait for a started mirror to stream.
         #[arg(long, value_name = "SECONDS", default_value_t = 300)]
         wait_timeout: u64,
+        /// Promote the named primary although the old primary is unreachable (or crashed) and cannot be stopped first: the split-brain risk is yours.
+        #[arg(long)]
+        allow_failover: bool,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -91,6 +97,22 @@ pub enum Command {
         /// Stop the demo's servers and remove its folder.
         #[arg(long)]
         down: bool,
+    },
+    /// Make NODE the primary in the cluster file (only that value changes, comments and formatting stay), then show the plan of the switchover.
+    Promote {
+        /// The member to promote.
+        #[arg(value_name = "NODE")]
+        node: String,
+        #[arg(value_name = "FILE|DIR")]
+        file: String,
+        /// Only edit the file; do not contact the nodes.
+        #[arg(long)]
+        no_plan: bool,
+        /// Plan a failover if the current primary is unreachable (see `plan --allow-failover`).
+        #[arg(long)]
+        allow_failover: bool,
+        #[command(flatten)]
+        access: AccessArgs,
     },
     /// Show a plan saved with `plan --out`.
     Show {

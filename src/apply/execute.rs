@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::service::{ServiceAction, control};
 use super::{Applier, ApplyError};
 use crate::desired::conninfo;
-use crate::model::{NodeName, scram_verifier};
+use crate::model::{Lsn, NodeName, scram_verifier};
 use crate::plan::{Action, ActionKind, Precondition};
 use crate::transport::{AccessError, RemoteCommand, quote_identifier};
 
@@ -70,6 +70,17 @@ impl Applier<'_> {
                         "{} no longer holds system {system_identifier}",
                         node.postgres.data_dir
                     )))
+                }
+            }
+            Precondition::NodeStopped { node: other } => {
+                let other_name = NodeName::new(other)
+                    .map_err(|e| stale(format!("the plan names an invalid node {other:?}: {e}")))?;
+                if self.server_running(&other_name)? {
+                    Err(stale(format!(
+                        "{other} is running; it must be stopped before this step"
+                    )))
+                } else {
+                    Ok(())
                 }
             }
             Precondition::SlotMissing { slot } => {
@@ -205,6 +216,17 @@ impl Applier<'_> {
                 Ok(None)
             }
             ActionKind::DropSlot { slot, .. } => {
+                let exists = session.with_sql(layout, |sql| {
+                    Ok(!sql
+                        .query(
+                            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                            &[slot],
+                        )?
+                        .is_empty())
+                })?;
+                if !exists {
+                    return Ok(Some(format!("slot {slot} does not exist; nothing to drop")));
+                }
                 session.with_sql(layout, |sql| {
                     sql.execute(
                         "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active",
@@ -257,8 +279,208 @@ impl Applier<'_> {
                 control(transport, node, ServiceAction::Start)?;
                 Ok(None)
             }
+            ActionKind::Stop => {
+                session.drop_sql();
+                control(transport, node, ServiceAction::Stop)?;
+                Ok(None)
+            }
+            ActionKind::WaitReceived { from_node } => self.wait_received(name, from_node),
+            ActionKind::Promote => {
+                let promoted = session.with_sql(layout, |sql| {
+                    Ok(sql
+                        .query_one("SELECT pg_promote(true, 60)", &[])?
+                        .get::<_, bool>(0))
+                })?;
+                if !promoted {
+                    return Err(self.failed(
+                        name,
+                        format!(
+                            "the promotion did not finish within 60s; see {}",
+                            layout.log_file
+                        ),
+                    ));
+                }
+                Ok(Some("promoted: accepts writes".to_owned()))
+            }
+            ActionKind::Rewind {
+                from_host,
+                from_port,
+                data_dir,
+                ..
+            } => self.rewind(name, from_host, *from_port, data_dir),
             ActionKind::WaitStreaming { upstream } => self.wait_streaming(name, upstream),
         }
+    }
+
+    /// Whether the node's postmaster runs (pg_ctl status on its data directory).
+    fn server_running(&self, name: &NodeName) -> Result<bool, ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let output = self.session(name).transport.exec_as_postgres(
+            RemoteCommand::new(format!("{}/pg_ctl", node.postgres.bin_dir)).args([
+                "status",
+                "-D",
+                &node.postgres.data_dir,
+            ]),
+        )?;
+        match output.status {
+            Some(0) => Ok(true),
+            Some(3 | 4) => Ok(false),
+            _ => Err(self.failed(
+                name,
+                format!("pg_ctl status failed: {}", output.failure_reason()),
+            )),
+        }
+    }
+
+    /// pg_controldata of a node's data directory, as key/value pairs.
+    fn controldata(
+        &self,
+        name: &NodeName,
+    ) -> Result<std::collections::BTreeMap<String, String>, ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let output = self.session(name).transport.exec_as_postgres(
+            RemoteCommand::new(format!("{}/pg_controldata", node.postgres.bin_dir))
+                .arg(&node.postgres.data_dir),
+        )?;
+        if !output.success() {
+            return Err(self.failed(
+                name,
+                format!("pg_controldata failed: {}", output.failure_reason()),
+            ));
+        }
+        Ok(crate::facts::parse::controldata(&output.stdout_text()))
+    }
+
+    /// Waits until `name` has received everything `from` wrote: past its
+    /// shutdown checkpoint, which is the last record of a clean stop.
+    fn wait_received(&self, name: &NodeName, from: &str) -> Result<Option<String>, ApplyError> {
+        let from_name = NodeName::new(from).map_err(|e| {
+            self.failed(
+                name,
+                format!("the plan names an invalid node {from:?}: {e}"),
+            )
+        })?;
+        let control = self.controldata(&from_name)?;
+        let state = control
+            .get("Database cluster state")
+            .cloned()
+            .unwrap_or_default();
+        if state != "shut down" {
+            return Err(self.failed(
+                name,
+                format!(
+                    "{from} is not cleanly shut down ({state}): what it wrote last may not have reached {name}; plan again"
+                ),
+            ));
+        }
+        let checkpoint = control
+            .get("Latest checkpoint location")
+            .and_then(|text| Lsn::parse(text))
+            .ok_or_else(|| {
+                self.failed(
+                    name,
+                    format!("{from}'s pg_controldata has no checkpoint location"),
+                )
+            })?;
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let session = self.session(name);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let received = session.with_sql(&node.postgres, |sql| {
+                Ok(sql
+                    .query_one("SELECT pg_last_wal_receive_lsn()::text", &[])?
+                    .get::<_, Option<String>>(0))
+            })?;
+            let received = received.as_deref().and_then(Lsn::parse);
+            if received.is_some_and(|lsn| lsn > checkpoint) {
+                return Ok(Some(format!(
+                    "received up to {}, past {from}'s shutdown checkpoint at {checkpoint}",
+                    received.expect("checked")
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(self.failed(
+                    name,
+                    format!(
+                        "has received WAL up to {} after 60s, not past {from}'s shutdown checkpoint at {checkpoint}; not promoted. Start {from} again, or plan a failover",
+                        received.map_or("nothing".to_owned(), |lsn| lsn.to_string())
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// pg_rewind as the PostgreSQL user, connecting as the replication
+    /// role with the node's passfile (no password on the command line).
+    fn rewind(
+        &self,
+        name: &NodeName,
+        from_host: &str,
+        from_port: u16,
+        data_dir: &str,
+    ) -> Result<Option<String>, ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        // A just-promoted source still has the old timeline in its control
+        // file until its first checkpoint, and pg_rewind 15 reads it there:
+        // without this it reports "no rewind required" for a diverged node.
+        let primary = self.cluster.node(&self.cluster.primary).expect("validated");
+        self.session(&primary.name)
+            .with_sql(&primary.postgres, |sql| sql.execute("CHECKPOINT", &[]))?;
+        let source = conninfo(&[
+            ("host", from_host),
+            ("port", &from_port.to_string()),
+            ("user", self.cluster.replication.user.as_str()),
+            ("dbname", "postgres"),
+            ("passfile", &node.postgres.passfile),
+            ("application_name", "mirrorset-rewind"),
+        ]);
+        let command = RemoteCommand::new(format!("{}/pg_rewind", node.postgres.bin_dir))
+            .args([
+                "-D".to_owned(),
+                data_dir.to_owned(),
+                format!("--source-server={source}"),
+                format!("--config-file={}/postgresql.conf", node.postgres.config_dir),
+            ])
+            .timeout(Duration::from_secs(24 * 3600));
+        let output = self.session(name).transport.exec_as_postgres(command)?;
+        if !output.success() {
+            return Err(self.failed(
+                name,
+                format!(
+                    "pg_rewind from {from_host}:{from_port} failed: {}",
+                    output.failure_reason()
+                ),
+            ));
+        }
+        let said = format!(
+            "{}{}",
+            output.stdout_text(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(Some(if said.contains("no rewind required") {
+            "no rewind required: nothing to undo".to_owned()
+        } else {
+            match said.lines().find(|line| line.contains("servers diverged")) {
+                Some(line) => format!(
+                    "rewound ({})",
+                    line.trim_start_matches("pg_rewind: ").trim()
+                ),
+                None => "rewound".to_owned(),
+            }
+        }))
     }
 
     fn clone_data(
@@ -410,6 +632,16 @@ impl Applier<'_> {
             .node(name)
             .expect("planned nodes are in the cluster");
         let session = self.session(name);
+        let upstream_host = self
+            .cluster
+            .node(&NodeName::new(upstream).map_err(|e| {
+                self.failed(
+                    name,
+                    format!("the plan names an invalid node {upstream:?}: {e}"),
+                )
+            })?)
+            .map(|n| n.host.as_str())
+            .unwrap_or(upstream);
         let deadline = Instant::now() + self.options.wait_timeout;
         let mut last;
         loop {
@@ -421,8 +653,18 @@ impl Applier<'_> {
                     .map(|row| (row.get::<_, String>(0), row.get::<_, Option<String>>(1))))
             });
             match status {
-                Ok(Some((status, _))) if status == "streaming" => break,
-                Ok(Some((status, _))) => last = format!("WAL receiver {status}"),
+                // Right after a repoint the receiver may still be the old one.
+                Ok(Some((status, host)))
+                    if status == "streaming" && host.as_deref() == Some(upstream_host) =>
+                {
+                    break;
+                }
+                Ok(Some((status, host))) => {
+                    last = format!(
+                        "WAL receiver {status} from {}",
+                        host.as_deref().unwrap_or("nowhere")
+                    )
+                }
                 Ok(None) => last = "no WAL receiver".into(),
                 Err(error) => last = error.to_string(),
             }

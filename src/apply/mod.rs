@@ -130,8 +130,17 @@ pub fn apply(
         .iter()
         .filter_map(|action| NodeName::new(&action.node).ok())
         .collect();
-    // The primary is locked too: clones and waits read from it.
+    // The primary is locked too: clones and waits read from it. So is a
+    // node a precondition reads (the old primary of a switchover).
     touched.push(cluster.primary.clone());
+    touched.extend(
+        plan.actions
+            .iter()
+            .filter_map(|action| match &action.precondition {
+                crate::plan::Precondition::NodeStopped { node } => NodeName::new(node).ok(),
+                _ => None,
+            }),
+    );
     touched.sort();
     touched.dedup();
     let nodes: Vec<_> = touched

@@ -9,6 +9,8 @@ use crate::transport::{AccessError, RemoteCommand, Transport};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceAction {
     Start,
+    /// A fast shutdown: sessions ended, a shutdown checkpoint written.
+    Stop,
     Restart,
     Reload,
 }
@@ -17,6 +19,7 @@ impl ServiceAction {
     fn word(self) -> &'static str {
         match self {
             Self::Start => "start",
+            Self::Stop => "stop",
             Self::Restart => "restart",
             Self::Reload => "reload",
         }
@@ -45,7 +48,7 @@ pub fn control(
                     "300",
                 ])
                 .timeout(timeout);
-            if action == ServiceAction::Restart {
+            if matches!(action, ServiceAction::Restart | ServiceAction::Stop) {
                 command = command.args(["-m", "fast"]);
             }
             transport.exec_as_postgres(command.arg(action.word()))?
@@ -64,6 +67,7 @@ pub fn control(
         } => {
             let argv = match action {
                 ServiceAction::Start => start.clone(),
+                ServiceAction::Stop => stop.clone(),
                 ServiceAction::Reload => match reload {
                     Some(reload) => reload.clone(),
                     None => return Ok(()),

@@ -17,6 +17,8 @@ use crate::transport::{self, AccessOptions, DEFAULT_CONCURRENCY, fan_out};
 
 pub struct ApplyArgs {
     pub auto_approve: bool,
+    /// Promote although the old primary cannot be stopped first.
+    pub allow_failover: bool,
     pub lock_timeout: Duration,
     pub wait_timeout: Duration,
 }
@@ -136,7 +138,14 @@ fn apply_showing(
         passphrase,
         desired,
         plan,
-    } = plan_cluster(&path, access, None)?;
+    } = plan_cluster(
+        &path,
+        access,
+        None,
+        crate::plan::PlanSettings {
+            allow_failover: args.allow_failover,
+        },
+    )?;
     let palette = Palette {
         color: ReportStyle::stdout_color(),
     };

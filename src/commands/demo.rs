@@ -141,12 +141,14 @@ pub fn demo(dir: &Path, down: bool, access: &AccessOptions) -> Result<ExitCode> 
             out: None,
             detailed_exitcode: false,
             target: None,
+            settings: crate::plan::PlanSettings::default(),
         },
         access,
     )?;
     println!("\n$ mirrorset apply {file} --auto-approve\n");
     let args = apply::ApplyArgs {
         auto_approve: true,
+        allow_failover: false,
         lock_timeout: Duration::from_secs(30),
         wait_timeout: Duration::from_secs(120),
     };

@@ -6,6 +6,7 @@ mod check;
 mod cluster_files;
 mod demo;
 mod plan;
+mod promote;
 mod status;
 mod validate;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
             out,
             detailed_exitcode,
             target,
+            allow_failover,
             access,
         } => plan::plan(
             &files,
@@ -33,10 +35,23 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
                 out,
                 detailed_exitcode,
                 target,
+                settings: crate::plan::PlanSettings { allow_failover },
             },
             &access.options(),
         ),
         Command::Show { plan, json } => plan::show(&plan, json),
+        Command::Promote {
+            node,
+            file,
+            no_plan,
+            allow_failover,
+            access,
+        } => promote::promote(
+            &node,
+            &file,
+            (!no_plan).then_some(crate::plan::PlanSettings { allow_failover }),
+            &access.options(),
+        ),
         Command::Demo { dir, down } => {
             demo::demo(&dir, down, &crate::transport::AccessOptions::default())
         }
@@ -45,11 +60,13 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
             auto_approve,
             lock_timeout,
             wait_timeout,
+            allow_failover,
             access,
         } => apply::apply(
             &target,
             &apply::ApplyArgs {
                 auto_approve,
+                allow_failover,
                 lock_timeout: std::time::Duration::from_secs(lock_timeout),
                 wait_timeout: std::time::Duration::from_secs(wait_timeout),
             },

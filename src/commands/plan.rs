@@ -12,7 +12,7 @@ use crate::config;
 use crate::desired::{Desired, desired};
 use crate::facts::gather;
 use crate::model::{Cluster, Secret};
-use crate::plan::{Finding, PLAN_FORMAT_VERSION, Plan, plan as make_plan};
+use crate::plan::{Finding, PLAN_FORMAT_VERSION, Plan, PlanSettings, plan as make_plan};
 use crate::render::{Palette, ReportStyle, plan_text};
 use crate::transport::AccessOptions;
 
@@ -21,6 +21,7 @@ pub struct PlanOptions {
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
     pub target: Option<String>,
+    pub settings: PlanSettings,
 }
 
 /// A plan with what it was made from, for the commands that act on it.
@@ -36,6 +37,7 @@ pub fn plan_cluster(
     path: &Path,
     options: &AccessOptions,
     target: Option<&glob::Pattern>,
+    settings: PlanSettings,
 ) -> miette::Result<Planned> {
     let cluster = config::load(path)?;
     let passphrase =
@@ -44,7 +46,7 @@ pub fn plan_cluster(
         })?;
     let desired = desired(&cluster, &passphrase);
     let observed = gather(&cluster, options);
-    let mut plan = make_plan(&cluster, &desired, &observed, &passphrase);
+    let mut plan = make_plan(&cluster, &desired, &observed, &passphrase, settings);
     if let Some(target) = target {
         plan.actions.retain(|action| target.matches(&action.node));
         let names: Vec<&str> = plan
@@ -128,7 +130,7 @@ pub fn plan(
     };
     let (mut changes, mut refused) = (false, false);
     for (index, path) in paths.iter().enumerate() {
-        let plan = plan_cluster(path, access, target.as_ref())?.plan;
+        let plan = plan_cluster(path, access, target.as_ref(), options.settings)?.plan;
         changes |= !plan.actions.is_empty();
         refused |= !plan.refusals.is_empty();
         if options.json {

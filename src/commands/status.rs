@@ -25,6 +25,7 @@ pub fn status(file: &str, json: bool, access: &AccessOptions) -> miette::Result<
                 &desired(&cluster, &passphrase),
                 &observed,
                 &passphrase,
+                crate::plan::PlanSettings::default(),
             )
         });
     let rows = status_rows(&cluster, &observed, plan.as_ref());

@@ -3,6 +3,7 @@
 //! every problem found. I/O: reading the file and checking that local files
 //! it names exist; never any network.
 
+mod edit;
 mod file;
 mod invalid;
 mod problem;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use miette::NamedSource;
 
+pub use edit::with_primary;
 pub use file::ClusterFile;
 pub use invalid::InvalidClusterFile;
 pub use problem::Problem;

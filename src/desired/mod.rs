@@ -158,11 +158,13 @@ fn desired_node(
             "primary_slot_name",
             SettingValue::String(node.slot.to_string()),
         );
-        set(
-            "recovery_target_timeline",
-            SettingValue::String("latest".into()),
-        );
     }
+    // On every node, not only mirrors: it is the default anyway, and it
+    // needs a restart, so a promoted mirror must not lose it.
+    set(
+        "recovery_target_timeline",
+        SettingValue::String("latest".into()),
+    );
     let others: Vec<&Node> = members
         .iter()
         .copied()
@@ -173,7 +175,12 @@ fn desired_node(
         role,
         mirrorset_conf: conf::render(cluster, node, role, &settings),
         settings,
-        hba_lines: hba_block_lines(cluster, &others),
+        // A standalone server replicates to no one.
+        hba_lines: if role == DesiredRole::Standalone {
+            Vec::new()
+        } else {
+            hba_block_lines(cluster, &others)
+        },
         standby_signal: role == DesiredRole::Mirror,
         passfile: Secret::new(format!(
             "*:*:*:{}:{}\n",

@@ -108,6 +108,12 @@ fn gather_node(
                     .get("Latest checkpoint's TimeLineID")
                     .and_then(|t| t.parse().ok())
                     .unwrap_or(0),
+                checkpoint_lsn: control.get("Latest checkpoint location").cloned(),
+                redo_lsn: control.get("Latest checkpoint's REDO location").cloned(),
+                rewindable: control.get("wal_log_hints setting").map(String::as_str) == Some("on")
+                    || control
+                        .get("Data page checksum version")
+                        .is_some_and(|v| v != "0"),
             }
         }
         Some("foreign") => DataDir::Foreign,
@@ -287,6 +293,24 @@ fn gather_sql(
             retained_bytes: row.get(5),
         })
         .collect();
+    if in_recovery {
+        reached.replay_paused = Some(
+            sql.query_one("SELECT pg_is_wal_replay_paused()", &[])?
+                .get(0),
+        );
+    } else {
+        let oldest = sql.query_one(
+            "SELECT (SELECT min(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'),
+                    (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')",
+            &[],
+        )?;
+        let segment: Option<String> = oldest.get(0);
+        let bytes: Option<i64> = oldest.get(1);
+        reached.oldest_wal_lsn = segment
+            .zip(bytes)
+            .and_then(|(name, bytes)| crate::model::Lsn::of_segment(&name, bytes as u64))
+            .map(|lsn| lsn.to_string());
+    }
     if in_recovery {
         reached.wal_receiver = sql
             .query(

@@ -62,6 +62,17 @@ pub struct Reached {
     /// pg_stat_replication: who streams from this server.
     #[serde(default)]
     pub replicas: Vec<Replica>,
+    /// pg_is_wal_replay_paused(), when running as a standby.
+    #[serde(default)]
+    pub replay_paused: Option<bool>,
+    /// The oldest WAL position this server still has in pg_wal, when running
+    /// as a primary: a mirror that needs older WAL cannot stream again.
+    #[serde(default)]
+    pub oldest_wal_lsn: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +103,17 @@ pub enum DataDir {
         cluster_state: String,
         /// Latest checkpoint's TimeLineID.
         checkpoint_timeline: u32,
+        /// "Latest checkpoint location": where a cleanly stopped primary's
+        /// shutdown checkpoint is.
+        #[serde(default)]
+        checkpoint_lsn: Option<String>,
+        /// "Latest checkpoint's REDO location": where a stopped server resumes.
+        #[serde(default)]
+        redo_lsn: Option<String>,
+        /// wal_log_hints was on or data checksums were enabled: pg_rewind can
+        /// bring this directory back after it diverged.
+        #[serde(default = "yes")]
+        rewindable: bool,
     },
 }
 
@@ -184,5 +206,42 @@ impl Reached {
 
     pub fn has_data(&self) -> bool {
         matches!(self.data_dir, DataDir::Initialized { .. })
+    }
+
+    /// Was last a primary: runs as one, or was stopped (or crashed) as one.
+    pub fn was_primary(&self) -> bool {
+        if self.running {
+            return self.in_recovery == Some(false);
+        }
+        match &self.data_dir {
+            DataDir::Initialized { cluster_state, .. } => {
+                !self.standby_signal
+                    && matches!(cluster_state.as_str(), "shut down" | "in production")
+            }
+            _ => false,
+        }
+    }
+
+    /// mirrorset detached this node as a standalone server (its mirrorset.conf says so).
+    pub fn detached_by_mirrorset(&self) -> bool {
+        self.files
+            .mirrorset_conf
+            .as_deref()
+            .and_then(|conf| conf.lines().next())
+            .is_some_and(|first| first.ends_with("(standalone)."))
+    }
+
+    /// Where the server would resume streaming: replayed WAL when running,
+    /// else the last checkpoint's redo position.
+    pub fn resume_lsn(&self) -> Option<crate::model::Lsn> {
+        if self.running {
+            return self.lsn.as_deref().and_then(crate::model::Lsn::parse);
+        }
+        match &self.data_dir {
+            DataDir::Initialized { redo_lsn, .. } => {
+                redo_lsn.as_deref().and_then(crate::model::Lsn::parse)
+            }
+            _ => None,
+        }
     }
 }

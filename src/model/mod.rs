@@ -5,6 +5,7 @@
 mod cluster;
 mod duration;
 mod identifier;
+mod lsn;
 mod node;
 mod node_state;
 mod replication;
@@ -17,6 +18,7 @@ mod size;
 pub use cluster::Cluster;
 pub use duration::GucDuration;
 pub use identifier::{ClusterName, IdentifierError, NodeName, RoleName, SlotName};
+pub use lsn::Lsn;
 pub use node::{Access, Node, NodeTls, PostgresLayout, SshTarget};
 pub use node_state::NodeState;
 pub use replication::{Replication, ReplicationTls, ReplicationTransport};

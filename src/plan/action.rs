@@ -24,7 +24,43 @@ pub struct Plan {
     pub warnings: Vec<Finding>,
     /// Why the plan cannot be applied as is; any refusal makes `plan` exit 1.
     pub refusals: Vec<Finding>,
+    /// When the plan moves the primary to another node: how, and when writes stop.
+    #[serde(default)]
+    pub promotion: Option<Promotion>,
     pub summary: Summary,
+}
+
+/// A change of primary: the steps are ordinary actions; this says which
+/// of them bound the time the cluster takes no writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Promotion {
+    pub kind: PromotionKind,
+    /// The primary until now, when known.
+    pub from: Option<String>,
+    pub to: String,
+    /// The step (1-based) from which no server accepts writes: the old
+    /// primary's stop, or the promotion itself when the old one is gone.
+    pub writes_stop_at: usize,
+    /// The step after which the new primary accepts writes.
+    pub writes_resume_after: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionKind {
+    /// The old primary is stopped cleanly first and everything it wrote is
+    /// received by the new one: nothing committed is lost.
+    Switchover,
+    /// The old primary is unreachable or crashed: what it wrote and the new
+    /// primary did not receive is lost.
+    Failover,
+}
+
+/// Options that change what a plan may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanSettings {
+    /// Promote a mirror although the old primary cannot be stopped first.
+    pub allow_failover: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -148,6 +184,23 @@ pub enum ActionKind {
         settings: Vec<String>,
     },
     Start,
+    /// A fast shutdown: sessions are ended, a shutdown checkpoint written.
+    Stop,
+    /// Wait until this standby has received everything `from_node` wrote,
+    /// up to and including its shutdown checkpoint.
+    WaitReceived {
+        from_node: String,
+    },
+    /// pg_promote(): the standby becomes a writable primary on a new timeline.
+    Promote,
+    /// pg_rewind against the new primary, as the PostgreSQL user: the
+    /// writes this node made after the fork are replaced by the source's.
+    Rewind {
+        from_node: String,
+        from_host: String,
+        from_port: u16,
+        data_dir: String,
+    },
     WaitStreaming {
         upstream: String,
     },
@@ -171,6 +224,10 @@ pub enum Precondition {
     /// The slot still does not exist.
     SlotMissing {
         slot: String,
+    },
+    /// That node is cleanly shut down: never two writable primaries.
+    NodeStopped {
+        node: String,
     },
 }
 
@@ -204,6 +261,7 @@ impl ActionKind {
             Self::DropSlot { slot, .. } => format!(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active; SELECT pg_drop_replication_slot('{slot}')"
             ),
+            Self::Promote => "SELECT pg_promote(wait => true)".to_owned(),
             _ => return None,
         })
     }

@@ -9,20 +9,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use super::action::{
-    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, Precondition,
-    Summary,
+    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, PlanSettings,
+    Precondition, Summary,
 };
 use super::settings::setting_differs;
+use super::topology::PromotionCase;
 use crate::desired::{
     Desired, DesiredNode, DesiredRole, MIRRORSET_CONF, REWIND_FUNCTIONS, include_line_present,
     with_block, with_include_line,
 };
 use crate::facts::parse::{conf_settings, major_version};
 use crate::facts::{DataDir, NodeFacts, Observed, Reached};
-use crate::model::{Cluster, Node, NodeState, Secret, verifier_matches};
+use crate::model::{Cluster, Lsn, Node, NodeState, Secret, verifier_matches};
 
 /// WAL a mirror may have yet to replay before plan calls it lagging.
-const LAGGING_BYTES: i64 = 16 * 1024 * 1024;
+pub(super) const LAGGING_BYTES: i64 = 16 * 1024 * 1024;
 
 /// Settings a hot standby must have at least as high as its primary.
 const STANDBY_MUST_MATCH: [&str; 5] = [
@@ -52,14 +53,17 @@ fn file_precondition(path: &str, before: Option<&str>) -> Precondition {
     }
 }
 
-struct Planner<'a> {
-    cluster: &'a Cluster,
-    desired: &'a Desired,
-    observed: &'a Observed,
-    passphrase: &'a Secret<String>,
-    actions: Vec<Action>,
-    warnings: Vec<Finding>,
-    refusals: Vec<Finding>,
+pub(super) struct Planner<'a> {
+    pub(super) cluster: &'a Cluster,
+    pub(super) desired: &'a Desired,
+    pub(super) observed: &'a Observed,
+    pub(super) passphrase: &'a Secret<String>,
+    pub(super) settings: PlanSettings,
+    pub(super) actions: Vec<Action>,
+    pub(super) warnings: Vec<Finding>,
+    pub(super) refusals: Vec<Finding>,
+    /// Set when the named primary is not the running one.
+    pub(super) promotion: Option<PromotionCase<'a>>,
 }
 
 pub fn plan(
@@ -67,31 +71,40 @@ pub fn plan(
     desired: &Desired,
     observed: &Observed,
     passphrase: &Secret<String>,
+    settings: PlanSettings,
 ) -> Plan {
     let mut planner = Planner {
         cluster,
         desired,
         observed,
         passphrase,
+        settings,
         actions: Vec::new(),
         warnings: Vec::new(),
         refusals: Vec::new(),
+        promotion: None,
     };
     let blocked = planner.refusals_first();
+    let mut promotion = None;
     if !blocked {
-        planner.plan_primary();
-        for node in cluster.mirrors() {
-            planner.plan_mirror(node);
+        match planner.promotion.take() {
+            Some(case) => promotion = Some(planner.plan_promotion(case)),
+            None => {
+                let primary = cluster.node(&cluster.primary).expect("validated");
+                if let Some(facts) = planner.facts(primary) {
+                    planner.plan_primary(primary, facts);
+                }
+                for node in cluster.mirrors() {
+                    planner.plan_mirror(node);
+                }
+            }
         }
         for node in cluster
             .nodes
             .iter()
             .filter(|node| node.state == NodeState::Standalone)
         {
-            planner.warn(
-                Some(node),
-                "state = \"standalone\" is not planned yet: the node is left as it is".to_owned(),
-            );
+            planner.plan_standalone(node);
         }
     }
     let summary = summarize(&planner.actions);
@@ -107,6 +120,7 @@ pub fn plan(
         actions: planner.actions,
         warnings: planner.warnings,
         refusals: planner.refusals,
+        promotion,
         summary,
     }
 }
@@ -130,34 +144,34 @@ pub fn summarize(actions: &[Action]) -> Summary {
 }
 
 impl<'a> Planner<'a> {
-    fn facts(&self, node: &Node) -> Option<&'a Reached> {
+    pub(super) fn facts(&self, node: &Node) -> Option<&'a Reached> {
         self.observed
             .nodes
             .get(&node.name)
             .and_then(NodeFacts::reached)
     }
 
-    fn desired_node(&self, node: &Node) -> &'a DesiredNode {
+    pub(super) fn desired_node(&self, node: &Node) -> &'a DesiredNode {
         self.desired
             .node(&node.name)
             .expect("every node has a desired state")
     }
 
-    fn warn(&mut self, node: Option<&Node>, message: String) {
+    pub(super) fn warn(&mut self, node: Option<&Node>, message: String) {
         self.warnings.push(Finding {
             node: node.map(|n| n.name.to_string()),
             message,
         });
     }
 
-    fn refuse(&mut self, node: Option<&Node>, message: String) {
+    pub(super) fn refuse(&mut self, node: Option<&Node>, message: String) {
         self.refusals.push(Finding {
             node: node.map(|n| n.name.to_string()),
             message,
         });
     }
 
-    fn push(
+    pub(super) fn push(
         &mut self,
         node: &Node,
         change: Change,
@@ -232,11 +246,15 @@ impl<'a> Planner<'a> {
                 );
             }
         }
+        // A standalone server is meant to take writes of its own, and one
+        // mirrorset detached is stopped before it rejoins.
         let primaries: Vec<&Node> = cluster
-            .nodes
-            .iter()
-            .filter(|node| node.state != NodeState::Absent)
-            .filter(|node| self.facts(node).is_some_and(Reached::is_running_primary))
+            .members()
+            .filter(|node| {
+                self.facts(node).is_some_and(|facts| {
+                    facts.is_running_primary() && !facts.detached_by_mirrorset()
+                })
+            })
             .collect();
         if primaries.len() > 1 {
             let names = primaries
@@ -295,15 +313,9 @@ impl<'a> Planner<'a> {
                     );
                 }
                 blocked = true;
-            } else if facts.running && facts.in_recovery == Some(true) {
-                self.refuse(
-                    Some(primary),
-                    format!(
-                        "{} is named primary but runs as a standby: switchover and failover are not planned yet",
-                        primary.name
-                    ),
-                );
-                blocked = true;
+            } else if !blocked && !facts.was_primary() {
+                // The named primary is a standby: the primary moves to it.
+                blocked = self.detect_promotion(primary, facts);
             }
         } else {
             blocked = true;
@@ -312,7 +324,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Writes a file when its content differs; returns whether it did.
-    fn plan_file(
+    pub(super) fn plan_file(
         &mut self,
         node: &Node,
         path: String,
@@ -347,7 +359,7 @@ impl<'a> Planner<'a> {
     }
 
     /// mirrorset.conf, the include line and the pg_hba block; returns whether any changed.
-    fn plan_config_files(&mut self, node: &Node, facts: &Reached) -> bool {
+    pub(super) fn plan_config_files(&mut self, node: &Node, facts: &Reached) -> bool {
         let desired = self.desired_node(node);
         let layout = &node.postgres;
         let mut changed = self.plan_file(
@@ -449,7 +461,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn plan_passfile(&mut self, node: &Node, facts: &Reached) {
+    pub(super) fn plan_passfile(&mut self, node: &Node, facts: &Reached) {
         let desired = self.desired_node(node);
         let path = node.postgres.passfile.clone();
         let (change, reason) = match &facts.passfile {
@@ -484,7 +496,7 @@ impl<'a> Planner<'a> {
     }
 
     /// ALTER SYSTEM values that would override mirrorset.conf.
-    fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
+    pub(super) fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
         let Some(auto) = &facts.files.auto_conf else {
             return;
         };
@@ -530,7 +542,7 @@ impl<'a> Planner<'a> {
         changed
     }
 
-    fn plan_service(&mut self, node: &Node, facts: &Reached, files_changed: bool) {
+    pub(super) fn plan_service(&mut self, node: &Node, facts: &Reached, files_changed: bool) {
         if !facts.running {
             self.push(
                 node,
@@ -619,12 +631,9 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn plan_primary(&mut self) {
-        let cluster = self.cluster;
-        let primary = cluster.node(&cluster.primary).expect("validated");
-        let Some(facts) = self.facts(primary) else {
-            return;
-        };
+    /// The primary's files, service, role and slots, against `facts`
+    /// (as observed, or as they will be once a promotion is done).
+    pub(super) fn plan_primary(&mut self, primary: &Node, facts: &Reached) {
         let files_changed = self.plan_config_files(primary, facts);
         self.plan_passfile(primary, facts);
         self.plan_auto_conf(primary, facts);
@@ -633,7 +642,7 @@ impl<'a> Planner<'a> {
         self.plan_slots(primary, facts);
     }
 
-    fn plan_role(&mut self, primary: &Node, facts: &Reached) {
+    pub(super) fn plan_role(&mut self, primary: &Node, facts: &Reached) {
         let replication = &self.cluster.replication;
         let user = replication.user.to_string();
         let role = facts.role.as_ref().filter(|role| role.exists);
@@ -697,7 +706,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn plan_slots(&mut self, primary: &Node, facts: &Reached) {
+    pub(super) fn plan_slots(&mut self, primary: &Node, facts: &Reached) {
         let existing: BTreeMap<&str, _> = facts
             .slots
             .iter()
@@ -756,138 +765,350 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn plan_mirror(&mut self, node: &Node) {
-        let Some(facts) = self.facts(node) else {
-            return;
-        };
+    pub(super) fn plan_mirror(&mut self, node: &Node) {
+        if let Some(facts) = self.facts(node) {
+            self.plan_mirror_with(node, facts);
+        }
+    }
+
+    /// A mirror, planned against `facts` (as observed, or as they will be
+    /// once an earlier step of the same plan stopped it).
+    pub(super) fn plan_mirror_with(&mut self, node: &Node, facts: &Reached) {
         let primary = self.cluster.node(&self.cluster.primary).expect("validated");
         let primary_facts = self.facts(primary);
-        let primary_id = primary_facts.and_then(Reached::system_identifier);
+        let rejoin = match self.rejoin(node, facts, primary, primary_facts) {
+            Ok(rejoin) => rejoin,
+            Err(message) => {
+                self.refuse(Some(node), message);
+                return;
+            }
+        };
+        self.plan_passfile(node, facts);
         let data_dir = node.postgres.data_dir.clone();
-        let clone = match &facts.data_dir {
-            DataDir::Missing | DataDir::Empty => Some((
-                Change::Add,
-                false,
-                "the node has no data yet".to_owned(),
-                Precondition::DataDirEmpty,
-            )),
-            DataDir::Incomplete => Some((
-                Change::Replace,
-                true,
+        match rejoin {
+            Rejoin::Streams => self.plan_streaming_mirror(node, facts, primary, primary_facts),
+            Rejoin::Clone {
+                change,
+                move_aside,
+                reason,
+                precondition,
+                stop_first,
+            } => {
+                if stop_first {
+                    self.push(
+                        node,
+                        Change::Step,
+                        ActionKind::Stop,
+                        format!(
+                            "{} is stopped before its data directory is moved aside",
+                            node.name
+                        ),
+                        Precondition::None,
+                    );
+                }
+                self.push(
+                    node,
+                    change,
+                    ActionKind::Clone {
+                        from_node: primary.name.to_string(),
+                        from_host: primary.host.clone(),
+                        from_port: primary.postgres.port,
+                        slot: node.slot.to_string(),
+                        data_dir: data_dir.clone(),
+                        move_aside,
+                    },
+                    reason,
+                    precondition,
+                );
+                self.plan_files_after_copy(node, facts, primary_facts, "the clone");
+                self.start_as_mirror(node, primary);
+            }
+            Rejoin::Rewind { reason } => {
+                self.push(
+                    node,
+                    Change::Change,
+                    ActionKind::Rewind {
+                        from_node: primary.name.to_string(),
+                        from_host: primary.host.clone(),
+                        from_port: primary.postgres.port,
+                        data_dir: data_dir.clone(),
+                    },
+                    reason,
+                    Precondition::NodeStopped {
+                        node: node.name.to_string(),
+                    },
+                );
+                self.plan_files_after_copy(node, facts, primary_facts, "pg_rewind");
+                self.start_as_mirror(node, primary);
+                // A real rewind empties pg_replslot, one that found nothing to
+                // do leaves the slots this node had as primary.
+                let slots: Vec<(String, String)> = self
+                    .cluster_slots()
+                    .into_iter()
+                    .filter(|(_, owner)| owner != node.name.as_str())
+                    .filter(|(slot, _)| {
+                        // Slots are read over SQL: unknown when it was not running.
+                        facts.in_recovery.is_none()
+                            || facts.slots.iter().any(|s| s.name == slot.as_str())
+                    })
+                    .collect();
+                for (slot, owner) in slots {
+                    self.push(
+                        node,
+                        Change::Remove,
+                        ActionKind::DropSlot {
+                            slot,
+                            for_node: owner,
+                        },
+                        format!("if left from when {} was primary: a slot on a mirror holds WAL there forever", node.name),
+                        Precondition::None,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every node's slot name, with its node: the slots a primary may hold.
+    fn cluster_slots(&self) -> Vec<(String, String)> {
+        self.cluster
+            .nodes
+            .iter()
+            .map(|node| (node.slot.to_string(), node.name.to_string()))
+            .collect()
+    }
+
+    /// How a mirror with existing data joins: it streams as it is, or is
+    /// rewound, or cloned anew; Err when it must not be touched.
+    fn rejoin(
+        &self,
+        node: &Node,
+        facts: &Reached,
+        primary: &Node,
+        primary_facts: Option<&Reached>,
+    ) -> Result<Rejoin, String> {
+        let primary_id = primary_facts.and_then(Reached::system_identifier);
+        let data_dir = &node.postgres.data_dir;
+        let replace =
+            |reason: String, precondition: Precondition, stop_first: bool| Rejoin::Clone {
+                change: Change::Replace,
+                move_aside: true,
+                reason,
+                precondition,
+                stop_first,
+            };
+        let another = |what: &str| {
+            format!(
+                "{} runs {what}; stop it before mirrorset replaces its data directory",
+                node.name
+            )
+        };
+        Ok(match &facts.data_dir {
+            DataDir::Missing | DataDir::Empty => Rejoin::Clone {
+                change: Change::Add,
+                move_aside: false,
+                reason: "the node has no data yet".to_owned(),
+                precondition: Precondition::DataDirEmpty,
+                stop_first: false,
+            },
+            DataDir::Incomplete => replace(
                 format!(
                     "an earlier clone into {data_dir} did not finish; moved aside, never deleted"
                 ),
                 Precondition::None,
-            )),
-            DataDir::Foreign => Some((
-                Change::Replace,
-                true,
+                false,
+            ),
+            DataDir::Foreign if facts.running => return Err(another("another cluster")),
+            DataDir::Foreign => replace(
                 format!(
                     "{data_dir} holds files that are not a PostgreSQL cluster; moved aside, never deleted"
                 ),
                 Precondition::None,
-            )),
+                false,
+            ),
             DataDir::Initialized {
                 system_identifier, ..
-            } if Some(system_identifier.as_str()) != primary_id => Some((
-                Change::Replace,
-                true,
-                format!(
-                    "{data_dir} holds another cluster (system identifier {system_identifier}, the primary's is {}); moved aside, never deleted",
-                    primary_id.unwrap_or("unknown")
-                ),
-                Precondition::SystemIdentifier {
-                    system_identifier: system_identifier.clone(),
-                },
-            )),
-            DataDir::Initialized { .. } => None,
-        };
-        if clone
-            .as_ref()
-            .is_some_and(|(_, move_aside, ..)| *move_aside)
-            && facts.running
-        {
-            self.refuse(
-                Some(node),
-                format!(
-                    "{} runs another cluster; stop it before mirrorset replaces its data directory",
-                    node.name
-                ),
-            );
-            return;
-        }
-        self.plan_passfile(node, facts);
-        let desired = self.desired_node(node);
-        if let Some((change, move_aside, reason, precondition)) = clone {
-            self.push(
-                node,
-                change,
-                ActionKind::Clone {
-                    from_node: primary.name.to_string(),
-                    from_host: primary.host.clone(),
-                    from_port: primary.postgres.port,
-                    slot: node.slot.to_string(),
-                    data_dir: data_dir.clone(),
-                    move_aside,
-                },
-                reason,
-                precondition,
-            );
-            let config_dir = &node.postgres.config_dir;
-            let config_in_data_dir =
-                config_dir == &data_dir || config_dir.starts_with(&format!("{data_dir}/"));
-            match primary_facts.filter(|_| config_in_data_dir) {
-                // The clone copies the primary's config files as they will be
-                // by then: plan this node's edits against those.
-                Some(primary_facts) => {
-                    let primary_desired = self.desired_node(primary);
-                    let mut predicted = facts.clone();
-                    predicted.files = crate::facts::observed::Files {
-                        postgresql_conf: primary_facts
-                            .files
-                            .postgresql_conf
-                            .as_deref()
-                            .map(with_include_line),
-                        mirrorset_conf: Some(primary_desired.mirrorset_conf.clone()),
-                        auto_conf: None,
-                        hba_path: Some(format!("{config_dir}/pg_hba.conf")),
-                        hba: primary_facts
-                            .files
-                            .hba
-                            .as_deref()
-                            .map(|hba| with_block(hba, &primary_desired.hba_lines)),
-                    };
-                    let first_file = self.actions.len();
-                    self.plan_config_files(node, &predicted);
-                    for action in &mut self.actions[first_file..] {
-                        action.precondition = Precondition::None;
-                        action.reason =
-                            format!("{} (after the clone copied the primary's)", action.reason);
-                    }
+            } if Some(system_identifier.as_str()) != primary_id => {
+                if facts.running {
+                    return Err(another("another cluster"));
                 }
-                None => {
-                    self.plan_config_files(node, facts);
+                replace(
+                    format!(
+                        "{data_dir} holds another cluster (system identifier {system_identifier}, the primary's is {}); moved aside, never deleted",
+                        primary_id.unwrap_or("unknown")
+                    ),
+                    Precondition::SystemIdentifier {
+                        system_identifier: system_identifier.clone(),
+                    },
+                    false,
+                )
+            }
+            DataDir::Initialized {
+                system_identifier,
+                checkpoint_timeline,
+                rewindable,
+                ..
+            } => {
+                let identifier = Precondition::SystemIdentifier {
+                    system_identifier: system_identifier.clone(),
+                };
+                if facts.running && facts.in_recovery == Some(false) {
+                    if !facts.detached_by_mirrorset() {
+                        return Err(format!(
+                            "{} runs as a writable primary while {} is named primary; stop it first (the next plan rewinds it to follow {}), or name it primary",
+                            node.name, primary.name, primary.name
+                        ));
+                    }
+                    replace(
+                        format!(
+                            "{} was detached as a standalone server and took writes of its own: it is stopped and cloned again from {}; its data directory, with those writes, is moved aside, never deleted",
+                            node.name, primary.name
+                        ),
+                        identifier,
+                        true,
+                    )
+                } else if facts.was_primary() {
+                    let timelines = match primary_facts.and_then(|p| p.timeline) {
+                        Some(now) => format!(
+                            " (timeline {checkpoint_timeline}; {} is on {now})",
+                            primary.name
+                        ),
+                        None => String::new(),
+                    };
+                    if *rewindable {
+                        Rejoin::Rewind {
+                            reason: format!(
+                                "{} was a primary{timelines}: pg_rewind makes it a copy of {} again; writes it made that {} never received are discarded",
+                                node.name, primary.name, primary.name
+                            ),
+                        }
+                    } else {
+                        replace(
+                            format!(
+                                "{} was a primary{timelines}, and pg_rewind cannot bring it back (wal_log_hints was off and data checksums are disabled): cloned again; its data directory is moved aside, never deleted",
+                                node.name
+                            ),
+                            identifier,
+                            false,
+                        )
+                    }
+                } else if let Some((needs, oldest)) = self.wal_gone(node, facts, primary_facts) {
+                    replace(
+                        format!(
+                            "{} would resume from WAL at {needs}, but {} keeps WAL only from {oldest} and holds no slot for it: cloned again; its data directory is moved aside, never deleted",
+                            node.name, primary.name
+                        ),
+                        identifier,
+                        facts.running,
+                    )
+                } else {
+                    Rejoin::Streams
                 }
             }
-            self.push(
-                node,
-                Change::Add,
-                ActionKind::WriteStandbySignal {
-                    path: format!("{data_dir}/standby.signal"),
-                },
-                "a mirror starts in recovery",
-                Precondition::None,
-            );
-            self.push(
-                node,
-                Change::Step,
-                ActionKind::Start,
-                "the new mirror starts",
-                Precondition::None,
-            );
-            self.wait_streaming(node, primary);
-            return;
+        })
+    }
+
+    /// (what the mirror needs, what the primary still has) when the WAL a
+    /// mirror would resume from is gone from the primary.
+    fn wal_gone(
+        &self,
+        node: &Node,
+        facts: &Reached,
+        primary_facts: Option<&Reached>,
+    ) -> Option<(Lsn, Lsn)> {
+        let primary_facts = primary_facts?;
+        if primary_facts
+            .slots
+            .iter()
+            .any(|slot| slot.name == node.slot.as_str())
+        {
+            return None;
         }
+        let oldest = Lsn::parse(primary_facts.oldest_wal_lsn.as_deref()?)?;
+        let needs = facts.resume_lsn()?;
+        (needs < oldest).then_some((needs, oldest))
+    }
+
+    /// A copied data directory: the node's own files written again, against
+    /// what the copy brought from the primary when its configuration lives
+    /// in the data directory.
+    fn plan_files_after_copy(
+        &mut self,
+        node: &Node,
+        facts: &Reached,
+        primary_facts: Option<&Reached>,
+        copy: &str,
+    ) {
+        let config_dir = &node.postgres.config_dir;
+        let data_dir = &node.postgres.data_dir;
+        let config_in_data_dir =
+            config_dir == data_dir || config_dir.starts_with(&format!("{data_dir}/"));
+        let primary = self.cluster.node(&self.cluster.primary).expect("validated");
+        match primary_facts.filter(|_| config_in_data_dir) {
+            // The copy brings the primary's config files as they will be by
+            // then: plan this node's edits against those.
+            Some(primary_facts) => {
+                let primary_desired = self.desired_node(primary);
+                let mut predicted = facts.clone();
+                predicted.files = crate::facts::observed::Files {
+                    postgresql_conf: primary_facts
+                        .files
+                        .postgresql_conf
+                        .as_deref()
+                        .map(with_include_line),
+                    mirrorset_conf: Some(primary_desired.mirrorset_conf.clone()),
+                    auto_conf: None,
+                    hba_path: Some(format!("{config_dir}/pg_hba.conf")),
+                    hba: primary_facts
+                        .files
+                        .hba
+                        .as_deref()
+                        .map(|hba| with_block(hba, &primary_desired.hba_lines)),
+                };
+                let first_file = self.actions.len();
+                self.plan_config_files(node, &predicted);
+                for action in &mut self.actions[first_file..] {
+                    action.precondition = Precondition::None;
+                    action.reason =
+                        format!("{} (after {copy} copied the primary's)", action.reason);
+                }
+            }
+            None => {
+                self.plan_config_files(node, facts);
+            }
+        }
+    }
+
+    /// standby.signal, start, and wait until it streams.
+    fn start_as_mirror(&mut self, node: &Node, primary: &Node) {
+        self.push(
+            node,
+            Change::Add,
+            ActionKind::WriteStandbySignal {
+                path: format!("{}/standby.signal", node.postgres.data_dir),
+            },
+            "a mirror starts in recovery",
+            Precondition::None,
+        );
+        self.push(
+            node,
+            Change::Step,
+            ActionKind::Start,
+            format!("{} starts as a mirror", node.name),
+            Precondition::None,
+        );
+        self.wait_streaming(node, primary);
+    }
+
+    /// A mirror that keeps its data: its files, service, and whether to wait for it.
+    fn plan_streaming_mirror(
+        &mut self,
+        node: &Node,
+        facts: &Reached,
+        primary: &Node,
+        primary_facts: Option<&Reached>,
+    ) {
+        let desired = self.desired_node(node);
+        let data_dir = &node.postgres.data_dir;
         let files_changed = self.plan_config_files(node, facts);
         if desired.standby_signal && !facts.standby_signal {
             self.push(
@@ -902,17 +1123,51 @@ impl<'a> Planner<'a> {
         }
         self.plan_auto_conf(node, facts);
         self.plan_service(node, facts, files_changed);
-        let streaming = facts
-            .wal_receiver
-            .as_ref()
-            .is_some_and(|w| w.status == "streaming");
-        if !facts.running
-            || self.actions.iter().any(|a| {
-                a.node == node.name.as_str() && matches!(a.kind, ActionKind::Restart { .. })
-            })
-        {
+        // Slots on a mirror, left from when it was primary, hold WAL there.
+        let cluster_slots: Vec<(String, String)> = self
+            .cluster_slots()
+            .into_iter()
+            .filter(|(slot, _)| facts.slots.iter().any(|s| s.name == slot.as_str()))
+            .collect();
+        for (slot, owner) in cluster_slots {
+            self.push(
+                node,
+                Change::Remove,
+                ActionKind::DropSlot {
+                    slot: slot.clone(),
+                    for_node: owner,
+                },
+                format!(
+                    "a slot on a mirror holds WAL there forever; {slot} is used on the primary only"
+                ),
+                Precondition::None,
+            );
+        }
+        let streaming = facts.wal_receiver.as_ref().is_some_and(|w| {
+            w.status == "streaming"
+                && w.sender_host.as_deref() == Some(primary.host.as_str())
+                && w.sender_port
+                    .is_none_or(|port| port == i32::from(primary.postgres.port))
+        });
+        let conninfo_changes = match (
+            desired.settings.get("primary_conninfo"),
+            facts.settings.get("primary_conninfo"),
+        ) {
+            (Some(crate::model::SettingValue::String(wanted)), Some(running)) => {
+                wanted != &running.setting
+            }
+            _ => false,
+        };
+        let slot_planned = self.actions.iter().any(|a| {
+            matches!(&a.kind, ActionKind::CreateSlot { for_node, .. } if for_node == node.name.as_str())
+        });
+        let restarted = self.actions.iter().any(|a| {
+            a.node == node.name.as_str()
+                && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
+        });
+        if restarted || conninfo_changes || (!streaming && slot_planned) {
             self.wait_streaming(node, primary);
-        } else if !streaming {
+        } else if !streaming && facts.running {
             self.warn(
                 Some(node),
                 format!(
@@ -943,7 +1198,7 @@ impl<'a> Planner<'a> {
         self.order_restarts(node);
     }
 
-    fn wait_streaming(&mut self, mirror: &Node, primary: &Node) {
+    pub(super) fn wait_streaming(&mut self, mirror: &Node, primary: &Node) {
         self.push(
             mirror,
             Change::Step,
@@ -1006,7 +1261,23 @@ impl<'a> Planner<'a> {
     }
 }
 
-fn human_bytes(bytes: i64) -> String {
+/// How a mirror with existing data joins the cluster.
+enum Rejoin {
+    /// It keeps its data and streams (or will, once its files are right).
+    Streams,
+    Clone {
+        change: Change,
+        move_aside: bool,
+        reason: String,
+        precondition: Precondition,
+        /// It runs: stop it before its directory is moved aside.
+        stop_first: bool,
+    },
+    /// A former primary: pg_rewind, then it follows the primary.
+    Rewind { reason: String },
+}
+
+pub(super) fn human_bytes(bytes: i64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

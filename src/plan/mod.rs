@@ -6,10 +6,11 @@
 mod action;
 mod compute;
 mod settings;
+mod topology;
 
 pub use action::{
-    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, Precondition,
-    Summary,
+    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, PlanSettings,
+    Precondition, Promotion, PromotionKind, Summary,
 };
 pub use compute::{plan, sha256_bytes, summarize};
 pub use settings::setting_differs;

@@ -5,7 +5,7 @@
 
 use similar::TextDiff;
 
-use crate::plan::{Action, ActionKind, Change, Finding, Plan};
+use crate::plan::{Action, ActionKind, Change, Finding, Plan, Promotion, PromotionKind};
 
 /// ANSI colours, or none: off a terminal and with NO_COLOR.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,19 @@ pub fn describe_action(action: &Action) -> String {
         ActionKind::Reload => "reload".to_owned(),
         ActionKind::Restart { .. } => "restart".to_owned(),
         ActionKind::Start => "start".to_owned(),
+        ActionKind::Stop => "stop (fast shutdown)".to_owned(),
+        ActionKind::WaitReceived { from_node } => {
+            format!(
+                "wait until everything {from_node} wrote, its shutdown checkpoint included, is received"
+            )
+        }
+        ActionKind::Promote => "promote: SELECT pg_promote(wait => true)".to_owned(),
+        ActionKind::Rewind {
+            from_node,
+            from_host,
+            from_port,
+            data_dir,
+        } => format!("pg_rewind {data_dir} from {from_node} ({from_host}:{from_port})"),
         ActionKind::WaitStreaming { upstream } => format!("wait until streaming from {upstream}"),
         other => format!("sql: {}", other.sql_preview().unwrap_or_default()),
     }
@@ -109,6 +122,49 @@ fn findings(out: &mut String, title: &str, marker: String, list: &[Finding]) {
     }
 }
 
+/// The write-unavailability of a switchover as measured by
+/// bench/switchover.sh (median of 5 on loopback), to set expectations.
+const SWITCHOVER_WINDOW: &str = "0.3 s";
+
+/// A change of primary in one list, in execution order, with the steps
+/// between which the cluster takes no writes.
+fn promotion_order(out: &mut String, plan: &Plan, promotion: &Promotion, palette: Palette) {
+    let kind = match promotion.kind {
+        PromotionKind::Switchover => "Switchover",
+        PromotionKind::Failover => "Failover",
+    };
+    out.push_str(&format!(
+        "\n{} {} -> {}, in this order:\n",
+        palette.paint("1", kind),
+        promotion.from.as_deref().unwrap_or("?"),
+        promotion.to
+    ));
+    for (index, action) in plan.actions.iter().enumerate() {
+        let number = index + 1;
+        let outage = if (promotion.writes_stop_at..=promotion.writes_resume_after).contains(&number)
+        {
+            palette.paint("31", " |")
+        } else {
+            "  ".to_owned()
+        };
+        out.push_str(&format!(
+            "  {outage}[{number}] {}: {}\n",
+            action.node,
+            describe_action(action)
+        ));
+    }
+    out.push_str(&match promotion.kind {
+        PromotionKind::Switchover => format!(
+            "  Writes are refused from step {} until step {} is done (marked |); on loopback that took a median of {SWITCHOVER_WINDOW}.\n",
+            promotion.writes_stop_at, promotion.writes_resume_after
+        ),
+        PromotionKind::Failover => format!(
+            "  No server takes writes until step {} is done (marked |).\n",
+            promotion.writes_resume_after
+        ),
+    });
+}
+
 pub fn plan_text(plan: &Plan, palette: Palette) -> String {
     let mut out = format!("Plan for cluster {} ({})\n", plan.cluster, plan.file);
     let numbered: Vec<(usize, &Action)> = plan
@@ -151,6 +207,9 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
                 out.push_str(&diff(before.as_deref(), after, palette));
             }
         }
+    }
+    if let Some(promotion) = &plan.promotion {
+        promotion_order(&mut out, plan, promotion, palette);
     }
     findings(
         &mut out,

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::hosts::TestHosts;
 use crate::test::{Output, StopOnDrop, Test, flatten};
 
-const PASSPHRASE: &str = "Apply-Passphrase-4c2d-unique";
+pub const PASSPHRASE: &str = "Apply-Passphrase-4c2d-unique";
 
-fn mirrorset(hosts: &TestHosts, args: &[&str], status: i32) -> Output {
+pub fn mirrorset(hosts: &TestHosts, args: &[&str], status: i32) -> Output {
     let file = hosts.cluster_file();
     let mut test = Test::new()
         .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
@@ -26,7 +26,7 @@ fn mirrorset(hosts: &TestHosts, args: &[&str], status: i32) -> Output {
     test.run()
 }
 
-fn assert_converged(hosts: &TestHosts) {
+pub fn assert_converged(hosts: &TestHosts) {
     let output = mirrorset(hosts, &["plan", "FILE", "--detailed-exitcode"], 0);
     assert!(
         output
@@ -44,7 +44,7 @@ fn start_times(hosts: &TestHosts, count: u8) -> Vec<String> {
 }
 
 /// Waits until the mirror has replayed what the primary wrote.
-fn wait_replayed(hosts: &TestHosts, mirror: u8, sql: &str, expected: &str) {
+pub fn wait_replayed(hosts: &TestHosts, mirror: u8, sql: &str, expected: &str) {
     for _ in 0..100 {
         if hosts.try_psql(mirror, sql).as_deref() == Some(expected) {
             return;
@@ -225,6 +225,8 @@ fn drift_is_shown_exactly_and_repaired_without_touching_the_rest() {
             "node1 create_slot node3",
             "node2 write_file mirrorset.pgpass",
             "node3 write_standby_signal standby.signal",
+            // Its slot is back: apply waits until it streams again.
+            "node3 wait_streaming ",
         ]
     );
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);

@@ -137,6 +137,9 @@ fn converged(cluster: &Cluster) -> Observed {
                 }
                 .into(),
                 checkpoint_timeline: 1,
+                checkpoint_lsn: Some("0/3000060".into()),
+                redo_lsn: Some("0/3000028".into()),
+                rewindable: true,
             },
             running: true,
             in_recovery: Some(!is_primary),
@@ -192,6 +195,8 @@ fn converged(cluster: &Cluster) -> Observed {
             }),
             lsn: Some("0/3000148".into()),
             replicas: Vec::new(),
+            replay_paused: (!is_primary).then_some(false),
+            oldest_wal_lsn: is_primary.then(|| "0/1000000".into()),
         };
         nodes.insert(node.name.clone(), NodeFacts::Yes(Box::new(reached)));
     }
@@ -279,6 +284,60 @@ fn fresh(cluster: &Cluster, observed: &mut Observed) {
 
 type Change = fn(&Cluster, &mut Observed);
 
+const PROMOTE_DB2: (&str, &str) = ("primary = \"db1\"", "primary = \"db2\"");
+const DB3_STANDALONE: (&str, &str) = (
+    "[nodes.db3]\nhost = \"10.0.0.3\"\n",
+    "[nodes.db3]\nhost  = \"10.0.0.3\"\nstate = \"standalone\"\n",
+);
+
+/// Scenarios planned as with `--allow-failover`.
+const ALLOW_FAILOVER: [&str; 1] = ["failover-allowed"];
+
+/// db1, the primary, cannot be reached; the mirrors lost it.
+fn primary_unreachable(_: &Cluster, o: &mut Observed) {
+    o.nodes.insert(
+        name("db1"),
+        NodeFacts::No {
+            reason: "db1: cannot connect to SSH at 10.0.0.1:22: Connection refused".into(),
+        },
+    );
+    for node in ["db2", "db3"] {
+        reached(o, node).wal_receiver = None;
+    }
+}
+
+/// db2 was promoted (a failover); db1, the old primary, is back but stopped.
+fn former_primary_stopped(cluster: &Cluster, o: &mut Observed, rewindable: bool) {
+    *o = converged(cluster);
+    let db2 = reached(o, "db2");
+    db2.timeline = Some(2);
+    let db1 = reached(o, "db1");
+    *db1 = Reached {
+        postgres_version: Some("15.18".into()),
+        data_dir: DataDir::Initialized {
+            system_identifier: SYSTEM_ID.into(),
+            cluster_state: "shut down".into(),
+            checkpoint_timeline: 1,
+            checkpoint_lsn: Some("0/4000028".into()),
+            redo_lsn: Some("0/4000028".into()),
+            rewindable,
+        },
+        files: db1.files.clone(),
+        passfile: db1.passfile.clone(),
+        ..Reached::default()
+    };
+    // Its files are still those of a primary.
+    let base =
+        mirrorset::config::parse(Path::new("cluster.toml"), BASE_CLUSTER.to_owned()).unwrap();
+    db1.files.mirrorset_conf = Some(
+        desired(&base, &secret())
+            .node(&name("db1"))
+            .unwrap()
+            .mirrorset_conf
+            .clone(),
+    );
+}
+
 /// (folder, a replacement in the base cluster file, what differs on the nodes).
 type Scenario = (&'static str, Option<(&'static str, &'static str)>, Change);
 
@@ -344,6 +403,9 @@ fn scenarios() -> Vec<Scenario> {
                 system_identifier: "7399999999999999999".into(),
                 cluster_state: "shut down".into(),
                 checkpoint_timeline: 1,
+                checkpoint_lsn: None,
+                redo_lsn: None,
+                rewindable: true,
             };
         }),
         (
@@ -430,6 +492,54 @@ fn scenarios() -> Vec<Scenario> {
             let hba = reached(o, "db1").files.hba.as_mut().unwrap();
             *hba = hba.replace("10.0.0.2/32", "10.0.0.0/8");
         }),
+        ("switchover", Some(PROMOTE_DB2), |_, _| {}),
+        ("switchover-target-behind", Some(PROMOTE_DB2), |_, o| {
+            reached(o, "db1").lsn = Some("0/9000000".into());
+            let db2 = reached(o, "db2");
+            db2.lsn = Some("0/3000148".into());
+            db2.replay_paused = Some(true);
+        }),
+        (
+            "switchover-without-wal-log-hints",
+            Some(PROMOTE_DB2),
+            |_, o| {
+                let db1 = reached(o, "db1");
+                db1.settings.get_mut("wal_log_hints").unwrap().setting = "off".into();
+            },
+        ),
+        ("failover-refused", Some(PROMOTE_DB2), primary_unreachable),
+        ("failover-allowed", Some(PROMOTE_DB2), primary_unreachable),
+        ("rejoin-former-primary", Some(PROMOTE_DB2), |c, o| {
+            former_primary_stopped(c, o, true);
+        }),
+        ("rejoin-without-rewind", Some(PROMOTE_DB2), |c, o| {
+            former_primary_stopped(c, o, false);
+        }),
+        ("standalone", Some(DB3_STANDALONE), |_, _| {}),
+        ("standalone-again-member", None, |_, o| {
+            reached(o, "db1").slots.retain(|slot| slot.name != "db3");
+            let db3 = reached(o, "db3");
+            db3.in_recovery = Some(false);
+            db3.timeline = Some(2);
+            db3.standby_signal = false;
+            db3.wal_receiver = None;
+            db3.files.mirrorset_conf =
+                Some("# Managed by mirrorset: cluster scenario, node db3 (standalone).\n".into());
+        }),
+        ("mirror-wal-gone", None, |_, o| {
+            let db1 = reached(o, "db1");
+            db1.slots.retain(|slot| slot.name != "db3");
+            db1.oldest_wal_lsn = Some("0/5000000".into());
+            let db3 = reached(o, "db3");
+            db3.wal_receiver = None;
+        }),
+        ("mirror-holds-slots", None, |_, o| {
+            let slot = reached(o, "db1").slots[1].clone();
+            reached(o, "db2").slots.push(SlotFacts {
+                active: false,
+                ..slot
+            });
+        }),
         ("primary-empty-mirror-has-data", None, |_, o| {
             *reached(o, "db1") = Reached {
                 postgres_version: Some("15.18".into()),
@@ -501,7 +611,10 @@ fn scenario_plans_match_their_snapshots() {
             serde_json::from_str(&std::fs::read_to_string(folder.join("facts.json")).unwrap())
                 .unwrap_or_else(|e| panic!("{scenario}/facts.json: {e}"));
         let desired = desired(&cluster, &secret());
-        let plan = mirrorset::plan::plan(&cluster, &desired, &observed, &secret());
+        let settings = mirrorset::plan::PlanSettings {
+            allow_failover: ALLOW_FAILOVER.contains(&scenario.as_str()),
+        };
+        let plan = mirrorset::plan::plan(&cluster, &desired, &observed, &secret(), settings);
         let json = serde_json::to_string_pretty(&plan).unwrap();
         assert!(
             !json.contains(PASSPHRASE),
