@@ -124,7 +124,7 @@ fn findings(out: &mut String, title: &str, marker: String, list: &[Finding]) {
 
 /// The write-unavailability of a switchover as measured by
 /// bench/switchover.sh (median of 5 on loopback), to set expectations.
-const SWITCHOVER_WINDOW: &str = "0.3 s";
+const SWITCHOVER_WINDOW: &str = "170 ms";
 
 /// A change of primary in one list, in execution order, with the steps
 /// between which the cluster takes no writes.

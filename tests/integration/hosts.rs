@@ -7,7 +7,8 @@
 //! 27 local_transport, 28 become_with_sudo, 29 plan_fresh, 30 plan_unreachable,
 //! 31 plan_without_passphrase, 32 apply_bootstrap, 33 apply_drift, 34 apply_new_mirror,
 //! 35 apply_stale_and_locked, 36 apply_interrupted, 37 apply_needs_terminal,
-//! 38 ssh_agent.
+//! 38 ssh_agent, 39 switchover_under_load, 40 failover, 41 absent_and_standalone,
+//! 43 switchover refusals, 44 the switchover benchmark (42 is bench/apply.sh's).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

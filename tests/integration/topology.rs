@@ -134,6 +134,31 @@ fn switchover_under_load_loses_no_acknowledged_row_and_switches_back() {
     assert_converged(&hosts);
 }
 
+/// The figure for the notes, not a test: run by bench/switchover.sh
+/// (release build). Five switchovers under load, back and forth.
+#[test]
+#[ignore = "a benchmark: bench/switchover.sh runs it"]
+fn switchover_write_gap_median_of_5() {
+    let hosts = TestHosts::up(44, 3);
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    hosts.psql(1, &load_setup_sql());
+    wait_replayed(&hosts, 2, "SELECT count(*) FROM load", "0");
+    let mut gaps = Vec::new();
+    for run in 0..5_u8 {
+        let (from, to) = if run % 2 == 0 { (1, 2) } else { (2, 1) };
+        let gap = switch_under_load(&hosts, from, to, i64::from(run) * 1_000_000);
+        println!(
+            "run {}: node{from} -> node{to}: writes refused for {} ms",
+            run + 1,
+            gap.as_millis()
+        );
+        gaps.push(gap);
+        assert_converged(&hosts);
+    }
+    gaps.sort();
+    println!("median of 5: {} ms", gaps[2].as_millis());
+}
+
 #[test]
 fn failover_needs_consent_and_the_old_primary_rejoins_by_rewind() {
     let hosts = TestHosts::up(40, 3);
@@ -269,7 +294,7 @@ fn absent_and_standalone_nodes_leave_and_come_back_as_members() {
 
 #[test]
 fn plan_refuses_a_switchover_to_a_lagging_target_or_from_an_unrewindable_primary() {
-    let hosts = TestHosts::up(42, 3);
+    let hosts = TestHosts::up(43, 3);
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
 
     hosts.psql(2, "SELECT pg_wal_replay_pause()");
