@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::service::{ServiceAction, control};
 use super::{Applier, ApplyError};
-use crate::desired::conninfo;
+use crate::desired::replication_conninfo;
 use crate::model::{Lsn, NodeName, scram_verifier};
 use crate::plan::{Action, ActionKind, Precondition};
 use crate::transport::{AccessError, RemoteCommand, quote_identifier};
@@ -127,11 +127,21 @@ impl Applier<'_> {
                 ..
             } => {
                 let content = if *sensitive {
+                    // Secrets are never in the plan: derived here again.
                     let desired = self
                         .desired
                         .node(name)
                         .expect("every node has a desired state");
-                    desired.passfile.expose().clone()
+                    match &desired.tls {
+                        Some(tls) if &tls.paths.key == path => tls.key.expose().clone(),
+                        _ if path == &layout.passfile => desired.passfile.expose().clone(),
+                        _ => {
+                            return Err(self.failed(
+                                name,
+                                format!("the plan writes a secret to {path}, which holds none"),
+                            ));
+                        }
+                    }
                 } else {
                     after.clone().ok_or_else(|| {
                         self.failed(name, format!("the plan has no content for {path}"))
@@ -439,14 +449,7 @@ impl Applier<'_> {
         let primary = self.cluster.node(&self.cluster.primary).expect("validated");
         self.session(&primary.name)
             .with_sql(&primary.postgres, |sql| sql.execute("CHECKPOINT", &[]))?;
-        let source = conninfo(&[
-            ("host", from_host),
-            ("port", &from_port.to_string()),
-            ("user", self.cluster.replication.user.as_str()),
-            ("dbname", "postgres"),
-            ("passfile", &node.postgres.passfile),
-            ("application_name", "mirrorset-rewind"),
-        ]);
+        let source = replication_conninfo(self.cluster, node, primary, Some("postgres"));
         let command = RemoteCommand::new(format!("{}/pg_rewind", node.postgres.bin_dir))
             .args([
                 "-D".to_owned(),
@@ -560,13 +563,7 @@ impl Applier<'_> {
                 format!("cannot create {data_dir}: {}", prepare.failure_reason()),
             ));
         }
-        let connection = conninfo(&[
-            ("host", from_host),
-            ("port", &from_port.to_string()),
-            ("user", self.cluster.replication.user.as_str()),
-            ("passfile", &node.postgres.passfile),
-            ("application_name", name.as_str()),
-        ]);
+        let connection = replication_conninfo(self.cluster, node, primary, None);
         let command = RemoteCommand::new(format!("{}/pg_basebackup", node.postgres.bin_dir))
             .args([
                 "-d",

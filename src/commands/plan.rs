@@ -44,7 +44,8 @@ pub fn plan_cluster(
         cluster.replication.passphrase.resolve().map_err(|error| {
             miette!(code = "secret::unavailable", "{}: {error}", path.display())
         })?;
-    let desired = desired(&cluster, &passphrase);
+    let tls = config::load_tls(&cluster)?;
+    let desired = desired(&cluster, &passphrase, tls.as_ref());
     let observed = gather(&cluster, options);
     let mut plan = make_plan(&cluster, &desired, &observed, &passphrase, settings);
     if let Some(target) = target {

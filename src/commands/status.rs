@@ -22,7 +22,11 @@ pub fn status(file: &str, json: bool, access: &AccessOptions) -> miette::Result<
         .map(|passphrase| {
             make_plan(
                 &cluster,
-                &desired(&cluster, &passphrase),
+                &desired(
+                    &cluster,
+                    &passphrase,
+                    crate::config::load_tls(&cluster).ok().flatten().as_ref(),
+                ),
                 &observed,
                 &passphrase,
                 crate::plan::PlanSettings::default(),

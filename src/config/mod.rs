@@ -3,6 +3,7 @@
 //! every problem found. I/O: reading the file and checking that local files
 //! it names exist; never any network.
 
+mod certificates;
 mod edit;
 mod file;
 mod invalid;
@@ -19,6 +20,10 @@ use std::sync::Arc;
 
 use miette::NamedSource;
 
+pub use certificates::{
+    CertificateError, CertificateProblem, InvalidCertificates, NodeTlsMaterial, TlsMaterial,
+    check_certificate, load_tls,
+};
 pub use edit::with_primary;
 pub use file::ClusterFile;
 pub use invalid::InvalidClusterFile;

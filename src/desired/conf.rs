@@ -11,7 +11,7 @@ pub const INCLUDE_LINE: &str = "include_if_exists = 'mirrorset.conf'";
 
 /// Settings mirrorset writes, in the order the file lists them; the operator's
 /// `[settings]` follow in name order.
-pub const MANAGED_SETTINGS: [&str; 10] = [
+pub const MANAGED_SETTINGS: [&str; 14] = [
     "listen_addresses",
     "wal_level",
     "max_wal_senders",
@@ -22,6 +22,10 @@ pub const MANAGED_SETTINGS: [&str; 10] = [
     "primary_conninfo",
     "primary_slot_name",
     "recovery_target_timeline",
+    "ssl",
+    "ssl_ca_file",
+    "ssl_cert_file",
+    "ssl_key_file",
 ];
 
 pub fn render(

@@ -48,6 +48,16 @@ pub fn hba_block_lines(cluster: &Cluster, others: &[&Node]) -> Vec<String> {
             "{kind:<7} postgres    {user} {address} scram-sha-256   # {names} (pg_rewind)"
         ));
     }
+    if cluster.replication.transport == ReplicationTransport::Tls && !lines.is_empty() {
+        // Unencrypted attempts by the replication role end here, whatever
+        // broader rule follows the block.
+        lines.push(format!(
+            "hostnossl replication {user} all reject            # TLS only"
+        ));
+        lines.push(format!(
+            "hostnossl postgres    {user} all reject            # TLS only"
+        ));
+    }
     lines
 }
 

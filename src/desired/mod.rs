@@ -16,9 +16,74 @@ pub use conf::{
 pub use conninfo::conninfo;
 pub use hba::{HbaBlock, block_contents, hba_block_lines, locate_block, with_block};
 
+use crate::config::TlsMaterial;
 use crate::model::{
     Cluster, Node, NodeName, NodeState, ReplicationTransport, Secret, SettingValue, SlotName,
 };
+
+/// Where mirrorset puts a node's TLS files: beside its passfile, which is
+/// outside the data directory (a clone or pg_rewind would replace them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+}
+
+pub fn tls_paths(node: &Node) -> TlsPaths {
+    let dir = std::path::Path::new(&node.postgres.passfile)
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| ".".to_owned());
+    TlsPaths {
+        ca: format!("{dir}/mirrorset-ca.crt"),
+        cert: format!("{dir}/mirrorset-server.crt"),
+        key: format!("{dir}/mirrorset-server.key"),
+    }
+}
+
+/// The TLS files a node should hold, with their content.
+#[derive(Debug, Clone)]
+pub struct DesiredTls {
+    pub paths: TlsPaths,
+    pub ca: String,
+    pub cert: String,
+    pub key: Secret<String>,
+}
+
+/// How `node` connects to `upstream` as the replication role (streaming,
+/// pg_basebackup, pg_rewind with `database`): its passfile, and with TLS
+/// the CA it verifies the server against.
+pub fn replication_conninfo(
+    cluster: &Cluster,
+    node: &Node,
+    upstream: &Node,
+    database: Option<&str>,
+) -> String {
+    let port = upstream.postgres.port.to_string();
+    let paths = tls_paths(node);
+    let mut pairs = vec![
+        ("host", upstream.host.as_str()),
+        ("port", port.as_str()),
+        ("user", cluster.replication.user.as_str()),
+    ];
+    if let Some(database) = database {
+        pairs.push(("dbname", database));
+    }
+    pairs.push(("passfile", &node.postgres.passfile));
+    match database {
+        Some(_) => pairs.push(("application_name", "mirrorset-rewind")),
+        None => pairs.push(("application_name", node.name.as_str())),
+    }
+    match cluster.replication.transport {
+        ReplicationTransport::Plain => pairs.push(("sslmode", "prefer")),
+        ReplicationTransport::Tls => {
+            pairs.push(("sslmode", "verify-full"));
+            pairs.push(("sslrootcert", &paths.ca));
+        }
+    }
+    conninfo(&pairs)
+}
 
 /// The pg_rewind functions the replication role must be allowed to execute.
 pub const REWIND_FUNCTIONS: [&str; 4] = [
@@ -53,6 +118,8 @@ pub struct DesiredNode {
     pub standby_signal: bool,
     /// The libpq passfile: one line for the replication role.
     pub passfile: Secret<String>,
+    /// The CA, certificate and key, when the cluster file names them.
+    pub tls: Option<DesiredTls>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +144,11 @@ pub fn wal_sender_budget(members: usize) -> i64 {
     (2 * members as i64 + 2).max(10)
 }
 
-pub fn desired(cluster: &Cluster, passphrase: &Secret<String>) -> Desired {
+pub fn desired(
+    cluster: &Cluster,
+    passphrase: &Secret<String>,
+    tls: Option<&TlsMaterial>,
+) -> Desired {
     let members: Vec<&Node> = cluster.members().collect();
     let primary = cluster
         .node(&cluster.primary)
@@ -85,7 +156,7 @@ pub fn desired(cluster: &Cluster, passphrase: &Secret<String>) -> Desired {
     let nodes = cluster
         .nodes
         .iter()
-        .map(|node| desired_node(cluster, node, primary, &members, passphrase))
+        .map(|node| desired_node(cluster, node, primary, &members, passphrase, tls))
         .collect();
     let slot_of = |state: fn(NodeState) -> bool| {
         cluster
@@ -109,6 +180,7 @@ fn desired_node(
     primary: &Node,
     members: &[&Node],
     passphrase: &Secret<String>,
+    tls: Option<&TlsMaterial>,
 ) -> DesiredNode {
     let role = match node.state {
         NodeState::Member if node.name == cluster.primary => DesiredRole::Primary,
@@ -138,21 +210,26 @@ fn desired_node(
     for (name, value) in &node.settings {
         set(name, value.clone());
     }
+    let tls = tls.and_then(|material| {
+        let files = material.nodes.get(&node.name)?;
+        Some(DesiredTls {
+            paths: tls_paths(node),
+            ca: material.ca.clone(),
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        })
+    });
+    if let (ReplicationTransport::Tls, Some(tls)) = (replication.transport, &tls) {
+        set("ssl", SettingValue::Bool(true));
+        set("ssl_ca_file", SettingValue::String(tls.paths.ca.clone()));
+        set(
+            "ssl_cert_file",
+            SettingValue::String(tls.paths.cert.clone()),
+        );
+        set("ssl_key_file", SettingValue::String(tls.paths.key.clone()));
+    }
     if role == DesiredRole::Mirror {
-        let info = conninfo(&[
-            ("host", primary.host.as_str()),
-            ("port", &primary.postgres.port.to_string()),
-            ("user", replication.user.as_str()),
-            ("passfile", &node.postgres.passfile),
-            ("application_name", node.name.as_str()),
-            (
-                "sslmode",
-                match replication.transport {
-                    ReplicationTransport::Plain => "prefer",
-                    ReplicationTransport::Tls => "verify-full",
-                },
-            ),
-        ]);
+        let info = replication_conninfo(cluster, node, primary, None);
         set("primary_conninfo", SettingValue::String(info));
         set(
             "primary_slot_name",
@@ -187,6 +264,7 @@ fn desired_node(
             replication.user,
             escape_passfile(passphrase.expose())
         )),
+        tls,
     }
 }
 

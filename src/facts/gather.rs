@@ -21,7 +21,7 @@ use crate::transport::{
 /// Settings read besides those mirrorset writes, the node's own and any in postgresql.auto.conf.
 const ALSO_READ: [&str; 3] = ["data_checksums", "max_connections", "port"];
 
-const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6
+const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
 if [ -e "$data.mirrorset-cloning" ]; then echo data=incomplete
@@ -37,6 +37,9 @@ file auto_conf "$data/postgresql.auto.conf"
 file hba "$config/pg_hba.conf"
 if [ -e "$data/standby.signal" ]; then echo standby_signal=yes; fi
 if [ -f "$passfile" ]; then printf 'passfile_stat=%s\n' "$(stat -c '%a %U' "$passfile")"; file passfile "$passfile"; fi
+file tls_ca "$ca"
+file tls_cert "$cert"
+if [ -f "$key" ]; then printf 'key_stat=%s\n' "$(stat -c '%a %U' "$key")"; file tls_key "$key"; fi
 "$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "ready=$?"
 "#;
 
@@ -72,6 +75,7 @@ fn gather_node(
 ) -> Result<Reached, AccessError> {
     let transport = transport::open(node, options)?;
     let layout = &node.postgres;
+    let tls = crate::desired::tls_paths(node);
     let output = transport.exec_as_postgres(RemoteCommand::new("sh").args([
         "-c".to_owned(),
         READ_NODE.to_owned(),
@@ -82,6 +86,9 @@ fn gather_node(
         layout.socket_dir.clone(),
         layout.port.to_string(),
         layout.passfile.clone(),
+        tls.ca,
+        tls.cert,
+        tls.key,
     ]))?;
     if !output.success() {
         return Err(AccessError::CommandFailed {
@@ -121,14 +128,18 @@ fn gather_node(
         Some("empty") => DataDir::Empty,
         _ => DataDir::Missing,
     };
-    let passfile = values.get("passfile_stat").and_then(|stat| {
-        let (mode, owner) = stat.split_once(' ')?;
-        Some(PassfileFacts {
-            mode: u32::from_str_radix(mode, 8).ok()?,
-            owner: owner.to_owned(),
-            content: Secret::new(file("passfile").unwrap_or_default()),
+    let secret_file = |stat_key: &str, content_key: &str| {
+        values.get(stat_key).and_then(|stat| {
+            let (mode, owner) = stat.split_once(' ')?;
+            Some(PassfileFacts {
+                mode: u32::from_str_radix(mode, 8).ok()?,
+                owner: owner.to_owned(),
+                content: Secret::new(file(content_key).unwrap_or_default()),
+            })
         })
-    });
+    };
+    let passfile = secret_file("passfile_stat", "passfile");
+    let tls_key = secret_file("key_stat", "tls_key");
     let mut reached = Reached {
         postgres_version: values.get("version").and_then(|v| postgres_version(v)),
         data_dir,
@@ -139,9 +150,12 @@ fn gather_node(
             auto_conf: file("auto_conf"),
             hba_path: Some(format!("{}/pg_hba.conf", layout.config_dir)),
             hba: file("hba"),
+            tls_ca: file("tls_ca"),
+            tls_cert: file("tls_cert"),
         },
         standby_signal: values.contains_key("standby_signal"),
         passfile,
+        tls_key,
         ..Reached::default()
     };
     if reached.running {

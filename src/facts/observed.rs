@@ -54,6 +54,9 @@ pub struct Reached {
     pub slots: Vec<SlotFacts>,
     pub standby_signal: bool,
     pub passfile: Option<PassfileFacts>,
+    /// The TLS key mirrorset wrote beside the passfile (a secret, like it).
+    #[serde(default)]
+    pub tls_key: Option<PassfileFacts>,
     /// pg_stat_wal_receiver, when running as a standby.
     pub wal_receiver: Option<WalReceiver>,
     /// The WAL position written (primary) or replayed (standby), when running.
@@ -138,6 +141,11 @@ pub struct Files {
     pub auto_conf: Option<String>,
     pub hba_path: Option<String>,
     pub hba: Option<String>,
+    /// The CA and certificate mirrorset wrote beside the passfile.
+    #[serde(default)]
+    pub tls_ca: Option<String>,
+    #[serde(default)]
+    pub tls_cert: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

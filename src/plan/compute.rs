@@ -107,6 +107,7 @@ pub fn plan(
             planner.plan_standalone(node);
         }
     }
+    passfiles_before_new_password(cluster, &mut planner.actions);
     let summary = summarize(&planner.actions);
     Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -123,6 +124,38 @@ pub fn plan(
         promotion,
         summary,
     }
+}
+
+/// A rotation writes every passfile before the role gets the new password:
+/// a mirror that reconnects meanwhile finds the new one already there.
+fn passfiles_before_new_password(cluster: &Cluster, actions: &mut Vec<Action>) {
+    let Some(at) = actions.iter().position(|a| {
+        matches!(
+            a.kind,
+            ActionKind::EnsureRole {
+                create: false,
+                set_password: true,
+                ..
+            }
+        )
+    }) else {
+        return;
+    };
+    let is_passfile = |action: &Action| match &action.kind {
+        ActionKind::WriteFile {
+            path,
+            sensitive: true,
+            ..
+        } => cluster
+            .nodes
+            .iter()
+            .any(|node| node.name.as_str() == action.node && &node.postgres.passfile == path),
+        _ => false,
+    };
+    let later: Vec<Action> = actions.drain(at..).collect();
+    let (passfiles, rest): (Vec<Action>, Vec<Action>) = later.into_iter().partition(is_passfile);
+    actions.extend(passfiles);
+    actions.extend(rest);
 }
 
 pub fn summarize(actions: &[Action]) -> Summary {
@@ -495,6 +528,69 @@ impl<'a> Planner<'a> {
         );
     }
 
+    /// The CA, certificate and key beside the passfile, when the cluster
+    /// file names them; written before the settings that point at them.
+    pub(super) fn plan_tls_files(&mut self, node: &Node, facts: &Reached) {
+        let Some(tls) = self.desired_node(node).tls.clone() else {
+            return;
+        };
+        let ca_reason = if facts.files.tls_ca.is_some() {
+            "the CA differs from [replication.tls] ca"
+        } else {
+            "the CA this node verifies servers against"
+        };
+        self.plan_file(
+            node,
+            tls.paths.ca.clone(),
+            facts.files.tls_ca.as_deref(),
+            tls.ca.clone(),
+            0o644,
+            ca_reason,
+        );
+        let cert_reason = if facts.files.tls_cert.is_some() {
+            "the certificate differs from the cluster file's"
+        } else {
+            "the certificate this node presents as a server"
+        };
+        self.plan_file(
+            node,
+            tls.paths.cert.clone(),
+            facts.files.tls_cert.as_deref(),
+            tls.cert.clone(),
+            0o644,
+            cert_reason,
+        );
+        let (change, reason) = match &facts.tls_key {
+            None => (Change::Add, "the key of its certificate".to_owned()),
+            Some(found) if found.content.expose() != tls.key.expose() => (
+                Change::Change,
+                "the key differs from the cluster file's".to_owned(),
+            ),
+            Some(found) if found.mode != 0o600 || found.owner != node.postgres.os_user => (
+                Change::Change,
+                format!(
+                    "the key is mode {:04o} owned by {}; PostgreSQL refuses a key others can read",
+                    found.mode, found.owner
+                ),
+            ),
+            Some(_) => return,
+        };
+        self.push(
+            node,
+            change,
+            ActionKind::WriteFile {
+                path: tls.paths.key.clone(),
+                mode: 0o600,
+                enforce_mode: true,
+                before: None,
+                after: None,
+                sensitive: true,
+            },
+            reason,
+            Precondition::None,
+        );
+    }
+
     /// ALTER SYSTEM values that would override mirrorset.conf.
     pub(super) fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
         let Some(auto) = &facts.files.auto_conf else {
@@ -634,6 +730,7 @@ impl<'a> Planner<'a> {
     /// The primary's files, service, role and slots, against `facts`
     /// (as observed, or as they will be once a promotion is done).
     pub(super) fn plan_primary(&mut self, primary: &Node, facts: &Reached) {
+        self.plan_tls_files(primary, facts);
         let files_changed = self.plan_config_files(primary, facts);
         self.plan_passfile(primary, facts);
         self.plan_auto_conf(primary, facts);
@@ -784,6 +881,7 @@ impl<'a> Planner<'a> {
             }
         };
         self.plan_passfile(node, facts);
+        self.plan_tls_files(node, facts);
         let data_dir = node.postgres.data_dir.clone();
         match rejoin {
             Rejoin::Streams => self.plan_streaming_mirror(node, facts, primary, primary_facts),
@@ -1063,6 +1161,8 @@ impl<'a> Planner<'a> {
                         .hba
                         .as_deref()
                         .map(|hba| with_block(hba, &primary_desired.hba_lines)),
+                    tls_ca: facts.files.tls_ca.clone(),
+                    tls_cert: facts.files.tls_cert.clone(),
                 };
                 let first_file = self.actions.len();
                 self.plan_config_files(node, &predicted);

@@ -441,6 +441,7 @@ impl<'a> Planner<'a> {
             "state = \"standalone\": {} stops following {} and becomes an independent server on a timeline of its own; it keeps its data",
             node.name, self.cluster.primary
         );
+        self.plan_tls_files(node, facts);
         let mut detached = facts.clone();
         detached.standby_signal = false;
         detached.in_recovery = Some(false);

@@ -20,12 +20,46 @@ use mirrorset::render::{Palette, plan_text};
 const PASSPHRASE: &str = "scenario passphrase";
 const SYSTEM_ID: &str = "7300000000000000001";
 
+/// A scenario's cluster file, relative to the package (where tests run):
+/// the TLS files it names are beside it.
+fn scenario_file(folder: &str) -> PathBuf {
+    Path::new("tests/fixtures/scenarios")
+        .join(folder)
+        .join("cluster.toml")
+}
+
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios")
 }
 
 fn secret() -> Secret<String> {
     Secret::new(PASSPHRASE.to_owned())
+}
+
+/// Stand-ins for the CA, certificates and keys of a cluster that names
+/// TLS files: the plan compares their text, the checks of real ones are
+/// tested apart (and end to end).
+fn tls_material(cluster: &Cluster) -> Option<mirrorset::config::TlsMaterial> {
+    cluster.replication.tls.as_ref()?;
+    let pem =
+        |what: &str| format!("-----BEGIN CERTIFICATE-----\n{what}\n-----END CERTIFICATE-----\n");
+    Some(mirrorset::config::TlsMaterial {
+        ca: pem("scenario CA"),
+        nodes: cluster
+            .nodes
+            .iter()
+            .filter(|node| node.tls.is_some())
+            .map(|node| {
+                (
+                    node.name.clone(),
+                    mirrorset::config::NodeTlsMaterial {
+                        cert: pem(&format!("certificate of {}", node.host)),
+                        key: Secret::new(format!("key of {}", node.name)),
+                    },
+                )
+            })
+            .collect(),
+    })
 }
 
 const BASE_CLUSTER: &str = r#"#:schema ../../../../schemas/cluster.schema.json
@@ -61,6 +95,7 @@ fn setting_meta(name: &str) -> (&'static str, Option<&'static str>) {
     match name {
         "max_slot_wal_keep_size" => ("sighup", Some("MB")),
         "primary_conninfo" | "primary_slot_name" => ("sighup", None),
+        "ssl" | "ssl_ca_file" | "ssl_cert_file" | "ssl_key_file" => ("sighup", None),
         "work_mem" => ("user", Some("kB")),
         _ => ("postmaster", None),
     }
@@ -120,7 +155,7 @@ fn running_settings(
 
 /// Facts of a cluster that matches its file exactly.
 fn converged(cluster: &Cluster) -> Observed {
-    let desired = desired(cluster, &secret());
+    let desired = desired(cluster, &secret(), tls_material(cluster).as_ref());
     let verifier = scram_verifier(&secret());
     let mut nodes = BTreeMap::new();
     for node in cluster.members() {
@@ -151,6 +186,8 @@ fn converged(cluster: &Cluster) -> Observed {
                 auto_conf: Some(AUTO_CONF.into()),
                 hba_path: Some(format!("{}/pg_hba.conf", node.postgres.config_dir)),
                 hba: Some(with_block(PG_HBA, &wanted.hba_lines)),
+                tls_ca: wanted.tls.as_ref().map(|t| t.ca.clone()),
+                tls_cert: wanted.tls.as_ref().map(|t| t.cert.clone()),
             },
             hba_errors: Vec::new(),
             role: Some(RoleFacts {
@@ -186,6 +223,11 @@ fn converged(cluster: &Cluster) -> Observed {
                 mode: 0o600,
                 owner: "postgres".into(),
                 content: wanted.passfile.clone(),
+            }),
+            tls_key: wanted.tls.as_ref().map(|t| PassfileFacts {
+                mode: 0o600,
+                owner: "postgres".into(),
+                content: t.key.clone(),
             }),
             wal_receiver: (!is_primary).then(|| WalReceiver {
                 status: "streaming".into(),
@@ -284,6 +326,17 @@ fn fresh(cluster: &Cluster, observed: &mut Observed) {
 
 type Change = fn(&Cluster, &mut Observed);
 
+const OLD_PASSPHRASE: &str = "the passphrase before the rotation";
+
+/// The base cluster's tail, with TLS named for every node.
+const TLS_ON: (&str, &str) = (
+    "max_slot_wal_keep_size = \"20GB\"\n\n[settings]\nwork_mem = \"16MB\"\n\n[nodes.db1]\nhost = \"10.0.0.1\"\n\n[nodes.db2]\nhost = \"10.0.0.2\"\n\n[nodes.db3]\nhost = \"10.0.0.3\"\n",
+    "max_slot_wal_keep_size = \"20GB\"\ntransport              = \"tls\"\n\n[replication.tls]\nca = \"ca.pem\"\n\n[settings]\nwork_mem = \"16MB\"\n\n[nodes.db1]\nhost = \"10.0.0.1\"\ntls  = { cert = \"db1.crt\", key = \"db1.key\" }\n\n[nodes.db2]\nhost = \"10.0.0.2\"\ntls  = { cert = \"db2.crt\", key = \"db2.key\" }\n\n[nodes.db3]\nhost = \"10.0.0.3\"\ntls  = { cert = \"db3.crt\", key = \"db3.key\" }\n",
+);
+const TLS_OFF: (&str, &str) = (
+    "max_slot_wal_keep_size = \"20GB\"\n\n[settings]\nwork_mem = \"16MB\"\n\n[nodes.db1]\nhost = \"10.0.0.1\"\n\n[nodes.db2]\nhost = \"10.0.0.2\"\n\n[nodes.db3]\nhost = \"10.0.0.3\"\n",
+    "max_slot_wal_keep_size = \"20GB\"\ntransport              = \"plain\"\n\n[replication.tls]\nca = \"ca.pem\"\n\n[settings]\nwork_mem = \"16MB\"\n\n[nodes.db1]\nhost = \"10.0.0.1\"\ntls  = { cert = \"db1.crt\", key = \"db1.key\" }\n\n[nodes.db2]\nhost = \"10.0.0.2\"\ntls  = { cert = \"db2.crt\", key = \"db2.key\" }\n\n[nodes.db3]\nhost = \"10.0.0.3\"\ntls  = { cert = \"db3.crt\", key = \"db3.key\" }\n",
+);
 const PROMOTE_DB2: (&str, &str) = ("primary = \"db1\"", "primary = \"db2\"");
 const DB3_STANDALONE: (&str, &str) = (
     "[nodes.db3]\nhost = \"10.0.0.3\"\n",
@@ -330,7 +383,7 @@ fn former_primary_stopped(cluster: &Cluster, o: &mut Observed, rewindable: bool)
     let base =
         mirrorset::config::parse(Path::new("cluster.toml"), BASE_CLUSTER.to_owned()).unwrap();
     db1.files.mirrorset_conf = Some(
-        desired(&base, &secret())
+        desired(&base, &secret(), None)
             .node(&name("db1"))
             .unwrap()
             .mirrorset_conf
@@ -540,6 +593,20 @@ fn scenarios() -> Vec<Scenario> {
                 ..slot
             });
         }),
+        ("passphrase-rotated", None, |_, o| {
+            let old = format!("*:*:*:replicator:{OLD_PASSPHRASE}\n");
+            for node in ["db1", "db2", "db3"] {
+                reached(o, node).passfile.as_mut().unwrap().content = Secret::new(old.clone());
+            }
+            reached(o, "db1").role.as_mut().unwrap().verifier =
+                Some(scram_verifier(&Secret::new(OLD_PASSPHRASE.into())));
+        }),
+        ("tls-switched-on", Some(TLS_ON), |_, _| {}),
+        ("tls-switched-off", Some(TLS_OFF), |c, o| {
+            let mut tls = c.clone();
+            tls.replication.transport = mirrorset::model::ReplicationTransport::Tls;
+            *o = converged(&tls);
+        }),
         ("primary-empty-mirror-has-data", None, |_, o| {
             *reached(o, "db1") = Reached {
                 postgres_version: Some("15.18".into()),
@@ -564,7 +631,17 @@ fn write_scenario_fixtures() {
             }
             None => BASE_CLUSTER.to_owned(),
         };
-        let cluster = mirrorset::config::parse(Path::new("cluster.toml"), text.clone()).unwrap();
+        let dir = scenarios_dir().join(folder);
+        std::fs::create_dir_all(&dir).unwrap();
+        if text.contains("[replication.tls]") {
+            // Stand-ins: the cluster file names them, the scenario never reads them.
+            for name in [
+                "ca.pem", "db1.crt", "db1.key", "db2.crt", "db2.key", "db3.crt", "db3.key",
+            ] {
+                std::fs::write(dir.join(name), "a stand-in, not a certificate or a key\n").unwrap();
+            }
+        }
+        let cluster = mirrorset::config::parse(&scenario_file(folder), text.clone()).unwrap();
         // The nodes as the base file left them; the scenario's file may ask for more.
         let base =
             mirrorset::config::parse(Path::new("cluster.toml"), BASE_CLUSTER.to_owned()).unwrap();
@@ -578,13 +655,14 @@ fn write_scenario_fixtures() {
                 if let Some(passfile) = &reached.passfile {
                     entry["passfile"]["content"] = passfile.content.expose().clone().into();
                 }
+                if let Some(key) = &reached.tls_key {
+                    entry["tls_key"]["content"] = key.content.expose().clone().into();
+                }
                 if let Some(verifier) = reached.role.as_ref().and_then(|r| r.verifier.as_ref()) {
                     entry["role"]["verifier"] = verifier.expose().clone().into();
                 }
             }
         }
-        let dir = scenarios_dir().join(folder);
-        std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cluster.toml"), text).unwrap();
         std::fs::write(
             dir.join("facts.json"),
@@ -606,11 +684,11 @@ fn scenario_plans_match_their_snapshots() {
     for folder in folders {
         let scenario = folder.file_name().unwrap().to_str().unwrap().to_owned();
         let cluster_text = std::fs::read_to_string(folder.join("cluster.toml")).unwrap();
-        let cluster = mirrorset::config::parse(Path::new("cluster.toml"), cluster_text).unwrap();
+        let cluster = mirrorset::config::parse(&scenario_file(&scenario), cluster_text).unwrap();
         let observed: Observed =
             serde_json::from_str(&std::fs::read_to_string(folder.join("facts.json")).unwrap())
                 .unwrap_or_else(|e| panic!("{scenario}/facts.json: {e}"));
-        let desired = desired(&cluster, &secret());
+        let desired = desired(&cluster, &secret(), tls_material(&cluster).as_ref());
         let settings = mirrorset::plan::PlanSettings {
             allow_failover: ALLOW_FAILOVER.contains(&scenario.as_str()),
         };

@@ -1,0 +1,335 @@
+//! The TLS files a cluster file names, read from local disk and checked
+//! before any node is contacted: every PEM parses, each node's certificate
+//! is signed by the CA, valid now, and names the node's host. Reads local
+//! files; the checks themselves are pure.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{ASN1Time, FromDer};
+
+use crate::model::{Cluster, NodeName, NodeState, ReplicationTransport, Secret};
+
+/// The CA, and each node's certificate and key, as their PEM text.
+#[derive(Debug, Clone)]
+pub struct TlsMaterial {
+    pub ca: String,
+    pub nodes: BTreeMap<NodeName, NodeTlsMaterial>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeTlsMaterial {
+    pub cert: String,
+    pub key: Secret<String>,
+}
+
+/// Everything wrong with a cluster's TLS files, each naming its node and file.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{file}: the TLS files are not usable ({} problem{})", problems.len(), if problems.len() == 1 { "" } else { "s" })]
+#[diagnostic(
+    code(tls::invalid),
+    help("fix the files the cluster file names; no node was contacted")
+)]
+pub struct InvalidCertificates {
+    pub file: String,
+    #[related]
+    pub problems: Vec<CertificateProblem>,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{}{file}: {message}", node.as_ref().map(|n| format!("{n}: ")).unwrap_or_default())]
+#[diagnostic(code(tls::certificate))]
+pub struct CertificateProblem {
+    pub node: Option<String>,
+    pub file: String,
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+/// Reads and checks the TLS files when the cluster uses (or names) TLS;
+/// None for a plain cluster that names none.
+pub fn load_tls(cluster: &Cluster) -> Result<Option<TlsMaterial>, InvalidCertificates> {
+    let Some(tls) = &cluster.replication.tls else {
+        return Ok(None);
+    };
+    if cluster.replication.transport == ReplicationTransport::Plain
+        && cluster.nodes.iter().all(|node| node.tls.is_none())
+    {
+        return Ok(None);
+    }
+    let mut problems = Vec::new();
+    let problem = |node: Option<&NodeName>, file: &Path, message: String, help: Option<&str>| {
+        CertificateProblem {
+            node: node.map(ToString::to_string),
+            file: file.display().to_string(),
+            message,
+            help: help.map(str::to_owned),
+        }
+    };
+    let read = |path: &Path| std::fs::read_to_string(path).map_err(|e| e.to_string());
+    let ca_text = match read(&tls.ca) {
+        Ok(text) => text,
+        Err(error) => {
+            return Err(InvalidCertificates {
+                file: cluster.file.display().to_string(),
+                problems: vec![problem(
+                    None,
+                    &tls.ca,
+                    format!("cannot read the CA: {error}"),
+                    None,
+                )],
+            });
+        }
+    };
+    let now = ASN1Time::now();
+    let mut nodes = BTreeMap::new();
+    for node in cluster
+        .nodes
+        .iter()
+        .filter(|node| node.state != NodeState::Absent)
+    {
+        let Some(files) = &node.tls else {
+            continue;
+        };
+        let cert = match read(&files.cert) {
+            Ok(cert) => cert,
+            Err(error) => {
+                problems.push(problem(
+                    Some(&node.name),
+                    &files.cert,
+                    format!("cannot read the certificate: {error}"),
+                    None,
+                ));
+                continue;
+            }
+        };
+        let key = match read(&files.key) {
+            Ok(key) => key,
+            Err(error) => {
+                problems.push(problem(
+                    Some(&node.name),
+                    &files.key,
+                    format!("cannot read the key: {error}"),
+                    None,
+                ));
+                continue;
+            }
+        };
+        if let Err(message) = check_certificate(&ca_text, &cert, &node.host, now) {
+            let help = match message {
+                CertificateError::Ca(_) => None,
+                CertificateError::Host(_) => Some(
+                    "a mirror checks the server's name (sslmode=verify-full): issue the certificate with the host as written in the cluster file",
+                ),
+                CertificateError::Signature(_) => Some(
+                    "every node's certificate must be signed by [replication.tls] ca, or mirrors refuse the server",
+                ),
+                CertificateError::Other(_) => None,
+            };
+            let file = if matches!(message, CertificateError::Ca(_)) {
+                &tls.ca
+            } else {
+                &files.cert
+            };
+            problems.push(problem(Some(&node.name), file, message.to_string(), help));
+        }
+        if !key.contains("PRIVATE KEY-----") {
+            problems.push(problem(
+                Some(&node.name),
+                &files.key,
+                "is not a PEM private key".to_owned(),
+                None,
+            ));
+        }
+        nodes.insert(
+            node.name.clone(),
+            NodeTlsMaterial {
+                cert,
+                key: Secret::new(key),
+            },
+        );
+    }
+    if problems.is_empty() {
+        Ok(Some(TlsMaterial { ca: ca_text, nodes }))
+    } else {
+        Err(InvalidCertificates {
+            file: cluster.file.display().to_string(),
+            problems,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error("the CA {0}")]
+    Ca(String),
+    #[error("{0}")]
+    Host(String),
+    #[error("{0}")]
+    Signature(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn parse_pem(text: &str) -> Result<Vec<u8>, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(text.as_bytes())
+        .map_err(|e| format!("is not a PEM certificate ({e})"))?;
+    if pem.label != "CERTIFICATE" {
+        return Err(format!("holds a {}, not a CERTIFICATE", pem.label));
+    }
+    Ok(pem.contents)
+}
+
+fn validity(cert: &X509Certificate<'_>, now: ASN1Time) -> Result<(), String> {
+    let validity = cert.validity();
+    if now < validity.not_before {
+        Err(format!("is not valid before {}", validity.not_before))
+    } else if now > validity.not_after {
+        Err(format!("expired on {}", validity.not_after))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks one node's certificate against the CA and the node's host at `now`.
+pub fn check_certificate(
+    ca_pem: &str,
+    cert_pem: &str,
+    host: &str,
+    now: ASN1Time,
+) -> Result<(), CertificateError> {
+    let ca_der = parse_pem(ca_pem).map_err(CertificateError::Ca)?;
+    let (_, ca) = X509Certificate::from_der(&ca_der)
+        .map_err(|e| CertificateError::Ca(format!("does not parse: {e}")))?;
+    validity(&ca, now).map_err(CertificateError::Ca)?;
+    let der = parse_pem(cert_pem).map_err(CertificateError::Other)?;
+    let (_, cert) = X509Certificate::from_der(&der)
+        .map_err(|e| CertificateError::Other(format!("does not parse: {e}")))?;
+    validity(&cert, now).map_err(CertificateError::Other)?;
+    cert.verify_signature(Some(ca.public_key())).map_err(|_| {
+        CertificateError::Signature(format!(
+            "is not signed by the CA ({}); it was issued by {}",
+            ca.subject(),
+            cert.issuer()
+        ))
+    })?;
+    let names: Vec<String> = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some(dns.to_string()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => Some(IpAddr::from(<[u8; 4]>::try_from(*bytes).ok()?).to_string()),
+                    16 => Some(IpAddr::from(<[u8; 16]>::try_from(*bytes).ok()?).to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let matches = names.iter().any(|name| {
+        name.eq_ignore_ascii_case(host)
+            || name.strip_prefix("*.").is_some_and(|suffix| {
+                host.split_once('.')
+                    .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(suffix))
+            })
+    });
+    if !matches {
+        return Err(CertificateError::Host(format!(
+            "is for {}, not for the node's host {host}",
+            if names.is_empty() {
+                "no host (it has no subject alternative name)".to_owned()
+            } else {
+                names.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use x509_parser::prelude::ASN1Time;
+
+    use super::{CertificateError, check_certificate};
+
+    fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    }
+
+    fn leaf(issuer: &CertifiedIssuer<'_, KeyPair>, host: &str, expired: bool) -> String {
+        let mut params = CertificateParams::new(vec![host.to_owned()]).unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        params
+            .signed_by(&KeyPair::generate().unwrap(), issuer)
+            .unwrap()
+            .pem()
+    }
+
+    #[test]
+    fn accepts_a_certificate_of_the_ca_for_the_host() {
+        let ca = new_ca("test CA");
+        let now = ASN1Time::now();
+        check_certificate(&ca.pem(), &leaf(&ca, "10.0.0.1", false), "10.0.0.1", now).unwrap();
+        check_certificate(
+            &ca.pem(),
+            &leaf(&ca, "db1.example", false),
+            "DB1.example",
+            now,
+        )
+        .unwrap();
+        check_certificate(
+            &ca.pem(),
+            &leaf(&ca, "*.example", false),
+            "db2.example",
+            now,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let ca = new_ca("test CA");
+        let now = ASN1Time::now();
+        let wrong_host =
+            check_certificate(&ca.pem(), &leaf(&ca, "10.0.0.9", false), "10.0.0.1", now);
+        assert!(
+            matches!(&wrong_host, Err(CertificateError::Host(m)) if m == "is for 10.0.0.9, not for the node's host 10.0.0.1"),
+            "{wrong_host:?}"
+        );
+        let other = new_ca("another CA");
+        let foreign =
+            check_certificate(&ca.pem(), &leaf(&other, "10.0.0.1", false), "10.0.0.1", now);
+        assert!(
+            matches!(&foreign, Err(CertificateError::Signature(m)) if m.contains("is not signed by the CA (CN=test CA); it was issued by CN=another CA")),
+            "{foreign:?}"
+        );
+        let expired = check_certificate(&ca.pem(), &leaf(&ca, "10.0.0.1", true), "10.0.0.1", now);
+        assert!(
+            matches!(&expired, Err(CertificateError::Other(m)) if m.starts_with("expired on")),
+            "{expired:?}"
+        );
+        let garbage =
+            check_certificate("not a pem", &leaf(&ca, "10.0.0.1", false), "10.0.0.1", now);
+        assert!(
+            matches!(garbage, Err(CertificateError::Ca(_))),
+            "{garbage:?}"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The TLS transport: certificates made by the test (rcgen; no private key
+//! is committed), a cluster bootstrapped encrypted, switched to plain and
+//! back on a running cluster without a restart, and certificates plan
+//! refuses before it contacts any node.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+use crate::apply::{assert_converged, mirrorset};
+use crate::hosts::TestHosts;
+use crate::test::{Test, flatten};
+
+/// A certificate authority made for one test.
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        Self {
+            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    /// Writes the CA's certificate as `dir/name`.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, self.issuer.pem()).unwrap();
+        path
+    }
+
+    /// Writes a certificate for `host` and its key as `dir/stem.crt` and `dir/stem.key`.
+    pub fn issue(&self, dir: &Path, stem: &str, host: &str) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![host.to_owned()])
+            .unwrap()
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        let (cert_path, key_path) = (
+            dir.join(format!("{stem}.crt")),
+            dir.join(format!("{stem}.key")),
+        );
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+/// The cluster file with `transport`, the CA, and each node's certificate.
+fn with_tls(text: &str, transport: &str, ca: &Path, nodes: &[(PathBuf, PathBuf)]) -> String {
+    let mut text = text.replacen(
+        "max_slot_wal_keep_size = \"1GB\"\n",
+        &format!(
+            "max_slot_wal_keep_size = \"1GB\"\ntransport              = \"{transport}\"\n\n[replication.tls]\nca = \"{}\"\n",
+            ca.display()
+        ),
+        1,
+    );
+    for (index, (cert, key)) in nodes.iter().enumerate() {
+        let header = format!("[nodes.node{}]\n", index + 1);
+        text = text.replacen(
+            &header,
+            &format!(
+                "{header}tls      = {{ cert = \"{}\", key = \"{}\" }}\n",
+                cert.display(),
+                key.display()
+            ),
+            1,
+        );
+    }
+    text
+}
+
+fn set_transport(hosts: &TestHosts, transport: &str) {
+    let file = hosts.cluster_file();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text
+        .replace(
+            "transport              = \"tls\"",
+            &format!("transport              = \"{transport}\""),
+        )
+        .replace(
+            "transport              = \"plain\"",
+            &format!("transport              = \"{transport}\""),
+        );
+    std::fs::write(&file, text).unwrap();
+}
+
+/// (walsenders streaming, of which encrypted) on `host`.
+fn walsenders(hosts: &TestHosts, host: u8) -> String {
+    hosts.psql(
+        host,
+        "SELECT count(*) || ' streaming, ' || count(*) FILTER (WHERE s.ssl) || ' encrypted' \
+         FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.state = 'streaming'",
+    )
+}
+
+fn start_times(hosts: &TestHosts) -> Vec<String> {
+    (1..=3)
+        .map(|host| hosts.psql(host, "SELECT pg_postmaster_start_time()"))
+        .collect()
+}
+
+#[test]
+fn a_tls_cluster_streams_encrypted_and_switches_to_plain_and_back_without_a_restart() {
+    let hosts = TestHosts::up(45, 3);
+    let certs = hosts.dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let ca = TestCa::new("mirrorset test CA");
+    let ca_file = ca.write(&certs, "ca.pem");
+    let nodes: Vec<_> = (1..=3)
+        .map(|i| ca.issue(&certs, &format!("node{i}"), &hosts.addr(i)))
+        .collect();
+    let text = std::fs::read_to_string(hosts.cluster_file()).unwrap();
+    std::fs::write(
+        hosts.cluster_file(),
+        with_tls(&text, "tls", &ca_file, &nodes),
+    )
+    .unwrap();
+
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_eq!(walsenders(&hosts, 1), "2 streaming, 2 encrypted");
+    let key = hosts.dir.join("node2/mirrorset-server.key");
+    let stat = std::process::Command::new("stat")
+        .args(["-c", "%a %U"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&stat.stdout).trim(), "600 postgres");
+    // Unencrypted replication is refused by the pg_hba block.
+    let hba = std::fs::read_to_string(hosts.dir.join("node1/etc/pg_hba.conf")).unwrap();
+    assert!(
+        hba.contains("hostnossl replication replicator all reject"),
+        "{hba}"
+    );
+    assert_converged(&hosts);
+    let started = start_times(&hosts);
+
+    set_transport(&hosts, "plain");
+    let plan = mirrorset(&hosts, &["plan", "FILE"], 0);
+    assert!(plan.stdout.contains("0 restarts."), "{}", plan.stdout);
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_eq!(walsenders(&hosts, 1), "2 streaming, 0 encrypted");
+    assert_converged(&hosts);
+
+    set_transport(&hosts, "tls");
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_eq!(walsenders(&hosts, 1), "2 streaming, 2 encrypted");
+    assert_converged(&hosts);
+    assert_eq!(start_times(&hosts), started, "a server was restarted");
+}
+
+#[test]
+fn plan_refuses_a_certificate_for_another_host_or_from_another_ca_before_contacting_nodes() {
+    let dir = std::env::temp_dir().join(format!("mirrorset-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = TestCa::new("our CA");
+    let stranger = TestCa::new("a stranger's CA");
+    let ca_file = ca.write(&dir, "ca.pem");
+    // Hosts in TEST-NET-1: nothing answers there, so a contact would show.
+    let nodes = vec![
+        stranger.issue(&dir, "db1", "192.0.2.1"),
+        ca.issue(&dir, "db2", "192.0.2.9"),
+        ca.issue(&dir, "db3", "192.0.2.3"),
+    ];
+    let text = "[cluster]\nname = \"tls\"\nprimary = \"node1\"\n\n[replication]\nuser = \"replicator\"\n\
+        passphrase = { env = \"TLS_TEST_PASSPHRASE\" }\nmax_slot_wal_keep_size = \"1GB\"\n\n\
+        [nodes.node1]\nhost = \"192.0.2.1\"\n\n[nodes.node2]\nhost = \"192.0.2.2\"\n\n[nodes.node3]\nhost = \"192.0.2.3\"\n";
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, with_tls(text, "tls", &ca_file, &nodes)).unwrap();
+
+    let refused = Test::new()
+        .args(["plan", file.to_str().unwrap()])
+        .env("TLS_TEST_PASSPHRASE", "irrelevant here")
+        .status(1)
+        .run();
+    let report = flatten(&refused.stderr);
+    let db1 = format!(
+        "node1: {}: is not signed by the CA (CN=our CA); it was issued by CN=a stranger's CA",
+        dir.join("db1.crt").display()
+    );
+    let db2 = format!(
+        "node2: {}: is for 192.0.2.9, not for the node's host 192.0.2.2",
+        dir.join("db2.crt").display()
+    );
+    assert!(
+        report.contains("the TLS files are not usable (2 problems)")
+            && report.contains(&db1)
+            && report.contains(&db2)
+            && !report.contains("node3:")
+            && report.contains("no node was contacted"),
+        "{}",
+        refused.stderr
+    );
+    // Nothing was planned: the nodes were never gathered.
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
