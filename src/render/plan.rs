@@ -75,6 +75,10 @@ pub fn describe_action(action: &Action) -> String {
             data_dir,
         } => format!("pg_rewind {data_dir} from {from_node} ({from_host}:{from_port})"),
         ActionKind::WaitStreaming { upstream } => format!("wait until streaming from {upstream}"),
+        ActionKind::EnsureRole { user, .. } => format!(
+            "role {user}: {}",
+            action.kind.sql_preview().unwrap_or_default()
+        ),
         other => format!("sql: {}", other.sql_preview().unwrap_or_default()),
     }
 }

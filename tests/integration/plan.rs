@@ -69,7 +69,7 @@ fn plan_on_fresh_hosts_shows_the_bootstrap_and_changes_nothing() {
         "+include_if_exists = 'mirrorset.conf'",
         "+host    replication replicator 127.0.29.2/32 scram-sha-256   # node2",
         "> restart\n        listen_addresses, wal_log_hints changed (postmaster context: needs a restart)",
-        "+ sql: CREATE ROLE \"replicator\" LOGIN REPLICATION NOSUPERUSER CONNECTION LIMIT 10 PASSWORD (sensitive)",
+        "+ role replicator: CREATE ROLE \"replicator\" LOGIN REPLICATION NOSUPERUSER CONNECTION LIMIT 10 PASSWORD (sensitive)",
         "+ sql: SELECT pg_create_physical_replication_slot('node2', true)",
         "with slot node3: pg_basebackup -X stream -c fast",
         "> wait until streaming from node1",
