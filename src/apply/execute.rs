@@ -84,15 +84,7 @@ impl Applier<'_> {
                 }
             }
             Precondition::SlotMissing { slot } => {
-                let exists = session.with_sql(&node.postgres, |sql| {
-                    Ok(!sql
-                        .query(
-                            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
-                            &[slot],
-                        )?
-                        .is_empty())
-                })?;
-                if exists {
+                if slot_exists(session, &node.postgres, slot)? {
                     Err(stale(format!("slot {slot} exists already")))
                 } else {
                     Ok(())
@@ -226,15 +218,7 @@ impl Applier<'_> {
                 Ok(None)
             }
             ActionKind::DropSlot { slot, .. } => {
-                let exists = session.with_sql(layout, |sql| {
-                    Ok(!sql
-                        .query(
-                            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
-                            &[slot],
-                        )?
-                        .is_empty())
-                })?;
-                if !exists {
+                if !slot_exists(session, layout, slot)? {
                     return Ok(Some(format!("slot {slot} does not exist; nothing to drop")));
                 }
                 session.with_sql(layout, |sql| {
@@ -691,6 +675,21 @@ impl Applier<'_> {
             Err(error) => return Err(error.into()),
         }))
     }
+}
+
+fn slot_exists(
+    session: &super::NodeSession,
+    layout: &crate::model::PostgresLayout,
+    slot: &str,
+) -> Result<bool, AccessError> {
+    session.with_sql(layout, |sql| {
+        Ok(!sql
+            .query(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )?
+            .is_empty())
+    })
 }
 
 /// The last "12345/67890 kB (18%)" in pg_basebackup's progress output.

@@ -18,6 +18,7 @@ use crate::desired::{
     Desired, DesiredNode, DesiredRole, MIRRORSET_CONF, REWIND_FUNCTIONS, include_line_present,
     with_block, with_include_line,
 };
+use crate::facts::observed::PassfileFacts;
 use crate::facts::parse::{conf_settings, major_version};
 use crate::facts::{DataDir, NodeFacts, Observed, Reached};
 use crate::model::{Cluster, Lsn, Node, NodeState, Secret, verifier_matches};
@@ -495,19 +496,41 @@ impl<'a> Planner<'a> {
     }
 
     pub(super) fn plan_passfile(&mut self, node: &Node, facts: &Reached) {
-        let desired = self.desired_node(node);
-        let path = node.postgres.passfile.clone();
-        let (change, reason) = match &facts.passfile {
-            None => (Change::Add, "the passfile is missing".to_owned()),
-            Some(found) if found.content.expose() != desired.passfile.expose() => (
-                Change::Change,
-                "the passfile does not hold the current passphrase".to_owned(),
-            ),
+        let wanted = self.desired_node(node).passfile.clone();
+        self.plan_secret_file(
+            node,
+            node.postgres.passfile.clone(),
+            facts.passfile.as_ref(),
+            &wanted,
+            SecretFileWords {
+                missing: "the passfile is missing",
+                differs: "the passfile does not hold the current passphrase",
+                name: "the passfile",
+                unsafe_mode: "libpq ignores it unless 0600",
+            },
+        );
+    }
+
+    /// A 0600 file whose content is a secret: never in the plan, derived
+    /// again at apply; written when missing, different or readable by others.
+    fn plan_secret_file(
+        &mut self,
+        node: &Node,
+        path: String,
+        found: Option<&PassfileFacts>,
+        wanted: &Secret<String>,
+        words: SecretFileWords,
+    ) {
+        let (change, reason) = match found {
+            None => (Change::Add, words.missing.to_owned()),
+            Some(found) if found.content.expose() != wanted.expose() => {
+                (Change::Change, words.differs.to_owned())
+            }
             Some(found) if found.mode != 0o600 || found.owner != node.postgres.os_user => (
                 Change::Change,
                 format!(
-                    "the passfile is mode {:04o} owned by {}; libpq ignores it unless 0600",
-                    found.mode, found.owner
+                    "{} is mode {:04o} owned by {}; {}",
+                    words.name, found.mode, found.owner, words.unsafe_mode
                 ),
             ),
             Some(_) => return,
@@ -516,7 +539,7 @@ impl<'a> Planner<'a> {
             node,
             change,
             ActionKind::WriteFile {
-                path: path.clone(),
+                path,
                 mode: 0o600,
                 enforce_mode: true,
                 before: None,
@@ -534,60 +557,41 @@ impl<'a> Planner<'a> {
         let Some(tls) = self.desired_node(node).tls.clone() else {
             return;
         };
-        let ca_reason = if facts.files.tls_ca.is_some() {
-            "the CA differs from [replication.tls] ca"
-        } else {
-            "the CA this node verifies servers against"
-        };
-        self.plan_file(
-            node,
-            tls.paths.ca.clone(),
-            facts.files.tls_ca.as_deref(),
-            tls.ca.clone(),
-            0o644,
-            ca_reason,
-        );
-        let cert_reason = if facts.files.tls_cert.is_some() {
-            "the certificate differs from the cluster file's"
-        } else {
-            "the certificate this node presents as a server"
-        };
-        self.plan_file(
-            node,
-            tls.paths.cert.clone(),
-            facts.files.tls_cert.as_deref(),
-            tls.cert.clone(),
-            0o644,
-            cert_reason,
-        );
-        let (change, reason) = match &facts.tls_key {
-            None => (Change::Add, "the key of its certificate".to_owned()),
-            Some(found) if found.content.expose() != tls.key.expose() => (
-                Change::Change,
-                "the key differs from the cluster file's".to_owned(),
-            ),
-            Some(found) if found.mode != 0o600 || found.owner != node.postgres.os_user => (
-                Change::Change,
-                format!(
-                    "the key is mode {:04o} owned by {}; PostgreSQL refuses a key others can read",
-                    found.mode, found.owner
+        let public = [
+            (
+                &tls.paths.ca,
+                facts.files.tls_ca.as_deref(),
+                &tls.ca,
+                (
+                    "the CA differs from [replication.tls] ca",
+                    "the CA this node verifies servers against",
                 ),
             ),
-            Some(_) => return,
-        };
-        self.push(
+            (
+                &tls.paths.cert,
+                facts.files.tls_cert.as_deref(),
+                &tls.cert,
+                (
+                    "the certificate differs from the cluster file's",
+                    "the certificate this node presents as a server",
+                ),
+            ),
+        ];
+        for (path, before, after, (differs, missing)) in public {
+            let reason = if before.is_some() { differs } else { missing };
+            self.plan_file(node, path.clone(), before, after.clone(), 0o644, reason);
+        }
+        self.plan_secret_file(
             node,
-            change,
-            ActionKind::WriteFile {
-                path: tls.paths.key.clone(),
-                mode: 0o600,
-                enforce_mode: true,
-                before: None,
-                after: None,
-                sensitive: true,
+            tls.paths.key.clone(),
+            facts.tls_key.as_ref(),
+            &tls.key,
+            SecretFileWords {
+                missing: "the key of its certificate",
+                differs: "the key differs from the cluster file's",
+                name: "the key",
+                unsafe_mode: "PostgreSQL refuses a key others can read",
             },
-            reason,
-            Precondition::None,
         );
     }
 
@@ -1359,6 +1363,14 @@ impl<'a> Planner<'a> {
         let moved: Vec<Action> = self.actions.drain(first..=mirror_restart).collect();
         self.actions.splice(primary_at..primary_at, moved);
     }
+}
+
+/// How the plan words a secret file's state.
+struct SecretFileWords {
+    missing: &'static str,
+    differs: &'static str,
+    name: &'static str,
+    unsafe_mode: &'static str,
 }
 
 /// How a mirror with existing data joins the cluster.

@@ -447,25 +447,9 @@ impl<'a> Planner<'a> {
         detached.in_recovery = Some(false);
         detached.wal_receiver = None;
         if !facts.running {
-            // Its files first: it starts with them.
+            // Its files first: it starts with them (plan_service starts it).
             self.plan_config_files(node, facts);
-            self.push(
-                node,
-                Change::Step,
-                ActionKind::Start,
-                "the server is not running",
-                Precondition::None,
-            );
-            if in_recovery {
-                self.push(
-                    node,
-                    Change::Step,
-                    ActionKind::Promote,
-                    promote_reason,
-                    Precondition::None,
-                );
-            }
-            return;
+            self.plan_service(node, facts, true);
         }
         if in_recovery {
             self.push(
@@ -476,8 +460,10 @@ impl<'a> Planner<'a> {
                 Precondition::None,
             );
         }
-        let files_changed = self.plan_config_files(node, &detached);
-        self.plan_service(node, &detached, files_changed);
+        if facts.running {
+            let files_changed = self.plan_config_files(node, &detached);
+            self.plan_service(node, &detached, files_changed);
+        }
     }
 }
 

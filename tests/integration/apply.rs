@@ -12,9 +12,14 @@ use crate::test::{Output, StopOnDrop, Test, flatten};
 pub const PASSPHRASE: &str = "Apply-Passphrase-4c2d-unique";
 
 pub fn mirrorset(hosts: &TestHosts, args: &[&str], status: i32) -> Output {
+    mirrorset_with(hosts, PASSPHRASE, args, status)
+}
+
+/// Runs mirrorset with `passphrase`; "FILE" in `args` is the hosts' cluster file.
+pub fn mirrorset_with(hosts: &TestHosts, passphrase: &str, args: &[&str], status: i32) -> Output {
     let file = hosts.cluster_file();
     let mut test = Test::new()
-        .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
+        .env("MIRRORSET_TEST_PASSPHRASE", passphrase)
         .status(status);
     for arg in args {
         test = test.args([if *arg == "FILE" {
@@ -24,6 +29,57 @@ pub fn mirrorset(hosts: &TestHosts, args: &[&str], status: i32) -> Output {
         }]);
     }
     test.run()
+}
+
+/// `secret` is in the three nodes' 0600 passfiles and in no other file
+/// under the hosts' folder (configuration, backups, audit, locks, logs).
+pub fn assert_only_in_passfiles(hosts: &TestHosts, secret: &str) {
+    let grep = Command::new("grep")
+        .args(["-rl", secret])
+        .arg(&hosts.dir)
+        .output()
+        .unwrap();
+    let files: Vec<String> = String::from_utf8_lossy(&grep.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in &files {
+        assert!(
+            file.ends_with("/mirrorset.pgpass"),
+            "the passphrase is in {file}"
+        );
+        let mode = Command::new("stat")
+            .args(["-c", "%a %U", file])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "600 postgres");
+    }
+}
+
+/// A JSON plan's actions as "node kind target" (the last part of a path).
+pub fn plan_steps(json: &str) -> Vec<String> {
+    let plan: serde_json::Value = serde_json::from_str(json).unwrap();
+    plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let target = a["path"]
+                .as_str()
+                .or(a["setting"].as_str())
+                .or(a["slot"].as_str())
+                .or(a["user"].as_str())
+                .unwrap_or("");
+            let target = target.rsplit('/').next().unwrap();
+            format!(
+                "{} {} {}",
+                a["node"].as_str().unwrap(),
+                a["kind"].as_str().unwrap(),
+                target
+            )
+        })
+        .collect()
 }
 
 pub fn assert_converged(hosts: &TestHosts) {
@@ -123,27 +179,7 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
     for text in [&output.stdout, &output.stderr] {
         assert!(!text.contains(PASSPHRASE));
     }
-    let grep = Command::new("grep")
-        .args(["-rl", PASSPHRASE])
-        .arg(&hosts.dir)
-        .output()
-        .unwrap();
-    let files: Vec<String> = String::from_utf8_lossy(&grep.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(files.len(), 3, "{files:?}");
-    for file in &files {
-        assert!(
-            file.ends_with("/mirrorset.pgpass"),
-            "the passphrase is in {file}"
-        );
-        let mode = Command::new("stat")
-            .args(["-c", "%a %U", file])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "600 postgres");
-    }
+    assert_only_in_passfiles(&hosts, PASSPHRASE);
     let audit = std::fs::read_to_string(hosts.dir.join("node1/etc/mirrorset-audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 12, "{audit}");
     let record: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
@@ -196,26 +232,7 @@ fn drift_is_shown_exactly_and_repaired_without_touching_the_rest() {
         &["plan", "FILE", "--json", "--detailed-exitcode"],
         2,
     );
-    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    let steps: Vec<String> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            let target = a["path"]
-                .as_str()
-                .or(a["setting"].as_str())
-                .or(a["slot"].as_str())
-                .unwrap_or("");
-            let target = target.rsplit('/').next().unwrap();
-            format!(
-                "{} {} {}",
-                a["node"].as_str().unwrap(),
-                a["kind"].as_str().unwrap(),
-                target
-            )
-        })
-        .collect();
+    let steps = plan_steps(&plan.stdout);
     assert_eq!(
         steps,
         [

@@ -6,23 +6,9 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::apply::{assert_only_in_passfiles, mirrorset_with, plan_steps};
 use crate::hosts::TestHosts;
 use crate::test::{Output, StopOnDrop, Test, flatten};
-
-fn with_passphrase(hosts: &TestHosts, passphrase: &str, args: &[&str], status: i32) -> Output {
-    let file = hosts.cluster_file();
-    let mut test = Test::new()
-        .env("MIRRORSET_TEST_PASSPHRASE", passphrase)
-        .status(status);
-    for arg in args {
-        test = test.args([if *arg == "FILE" {
-            file.to_str().unwrap()
-        } else {
-            arg
-        }]);
-    }
-    test.run()
-}
 
 /// Runs `during` while sampling, every 20 ms, `sample`; returns both.
 fn sampled<T: Send>(
@@ -59,36 +45,24 @@ fn a_rotated_passphrase_reaches_every_passfile_before_the_role_and_no_mirror_sto
     let hosts = TestHosts::up(46, 3);
     let old = "Rotation-Old-Passphrase-0a1b";
     let new = "Rotation-New-Passphrase-2c3d";
-    with_passphrase(&hosts, old, &["apply", "FILE", "--auto-approve"], 0);
+    mirrorset_with(&hosts, old, &["apply", "FILE", "--auto-approve"], 0);
 
-    let plan = with_passphrase(&hosts, new, &["plan", "FILE", "--json"], 0);
-    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    let steps: Vec<String> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            format!(
-                "{} {}",
-                a["node"].as_str().unwrap(),
-                a["kind"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let plan = mirrorset_with(&hosts, new, &["plan", "FILE", "--json"], 0);
     assert_eq!(
-        steps,
+        plan_steps(&plan.stdout),
         [
-            "node1 write_file",
-            "node2 write_file",
-            "node3 write_file",
-            "node1 ensure_role"
+            "node1 write_file mirrorset.pgpass",
+            "node2 write_file mirrorset.pgpass",
+            "node3 write_file mirrorset.pgpass",
+            "node1 ensure_role replicator"
         ]
     );
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     assert_eq!(plan["actions"][3]["set_password"], true);
 
     let (_, seen) = sampled(
         || streaming(&hosts),
-        || with_passphrase(&hosts, new, &["apply", "FILE", "--auto-approve"], 0),
+        || mirrorset_with(&hosts, new, &["apply", "FILE", "--auto-approve"], 0),
     );
     assert!(seen.len() > 3, "sampled during apply");
     assert!(
@@ -111,14 +85,14 @@ fn a_rotated_passphrase_reaches_every_passfile_before_the_role_and_no_mirror_sto
         "2",
         "the mirrors reconnect with the new passphrase"
     );
-    let converged = with_passphrase(&hosts, new, &["plan", "FILE", "--detailed-exitcode"], 0);
+    let converged = mirrorset_with(&hosts, new, &["plan", "FILE", "--detailed-exitcode"], 0);
     assert!(
         converged.stdout.contains("No changes"),
         "{}",
         converged.stdout
     );
     // The old passphrase no longer matches anything.
-    with_passphrase(&hosts, old, &["plan", "FILE", "--detailed-exitcode"], 2);
+    mirrorset_with(&hosts, old, &["plan", "FILE", "--detailed-exitcode"], 2);
 }
 
 #[test]
@@ -131,7 +105,7 @@ fn the_passphrase_appears_nowhere_but_in_the_passfiles_whatever_runs_or_fails() 
     let run = |outputs: &mut Vec<(String, Output)>, name: &str, args: &[&str], status: i32| {
         outputs.push((
             name.to_owned(),
-            with_passphrase(&hosts, secret, args, status),
+            mirrorset_with(&hosts, secret, args, status),
         ));
     };
     run(&mut outputs, "validate", &["validate", "FILE"], 0);
@@ -170,7 +144,7 @@ fn the_passphrase_appears_nowhere_but_in_the_passfiles_whatever_runs_or_fails() 
         .into_owned()
     };
     let (apply, seen) = sampled(ps, || {
-        with_passphrase(&hosts, secret, &["apply", saved_arg, "--auto-approve"], 0)
+        mirrorset_with(&hosts, secret, &["apply", saved_arg, "--auto-approve"], 0)
     });
     outputs.push(("apply".to_owned(), apply));
     assert!(seen.len() > 3, "ps ran during apply");
@@ -248,27 +222,7 @@ fn the_passphrase_appears_nowhere_but_in_the_passfiles_whatever_runs_or_fails() 
 
     // On the nodes: in the passfiles only; not in mirrorset.conf, pg_hba,
     // backups, audit records, locks, or any server log.
-    let grep = Command::new("grep")
-        .args(["-rl", secret])
-        .arg(&hosts.dir)
-        .output()
-        .unwrap();
-    let files: Vec<String> = String::from_utf8_lossy(&grep.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(files.len(), 3, "{files:?}");
-    for file in &files {
-        assert!(
-            file.ends_with("/mirrorset.pgpass"),
-            "the passphrase is in {file}"
-        );
-        let mode = Command::new("stat")
-            .args(["-c", "%a %U", file])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "600 postgres");
-    }
+    assert_only_in_passfiles(&hosts, secret);
     // What that search covered: every node's server and sshd logs and audit records.
     for host in 1..=3 {
         for file in ["postgresql.log", "etc/mirrorset-audit.jsonl"] {
@@ -280,7 +234,7 @@ fn the_passphrase_appears_nowhere_but_in_the_passfiles_whatever_runs_or_fails() 
             );
         }
     }
-    let converged = with_passphrase(&hosts, secret, &["plan", "FILE", "--detailed-exitcode"], 0);
+    let converged = mirrorset_with(&hosts, secret, &["plan", "FILE", "--detailed-exitcode"], 0);
     assert!(
         converged.stdout.contains("No changes"),
         "{}",
