@@ -8,7 +8,8 @@
 //! 31 plan_without_passphrase, 32 apply_bootstrap, 33 apply_drift, 34 apply_new_mirror,
 //! 35 apply_stale_and_locked, 36 apply_interrupted, 37 apply_needs_terminal,
 //! 38 ssh_agent, 39 switchover_under_load, 40 failover, 41 absent_and_standalone,
-//! 43 switchover refusals, 44 the switchover benchmark (42 is bench/apply.sh's).
+//! 43 switchover refusals, 44 the switchover benchmark (42 is bench/apply.sh's),
+//! 45 tls, 46 rotation, 47 redaction, 48 crashed primary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,8 @@
 //! Changes of topology on real loopback hosts, all made by editing the
 //! cluster file: switchover under load (and back), failover and the old
-//! primary's rejoin by pg_rewind, absent and standalone nodes made members
-//! again, and the switchovers plan refuses. Each ends with an empty plan.
+//! primary's rejoin by pg_rewind, a crashed primary, absent and standalone
+//! nodes made members again, and the switchovers plan refuses. Each ends
+//! with an empty plan.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -225,6 +226,40 @@ fn failover_needs_consent_and_the_old_primary_rejoins_by_rewind() {
     assert_eq!(hosts.psql(1, "SELECT pg_is_in_recovery()"), "t");
     wait_replayed(&hosts, 1, "SELECT count(*) FROM t", "20");
     assert_eq!(hosts.psql(1, "SELECT count(*) FROM t WHERE id > 1000"), "0");
+    assert_eq!(streaming_from(&hosts, 2), "node1:node1,node3:node3");
+    assert_converged(&hosts);
+}
+
+#[test]
+fn a_crashed_primary_is_a_failover_and_is_rewound_in_the_same_apply() {
+    let hosts = TestHosts::up(48, 3);
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    hosts.psql(1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+    wait_replayed(&hosts, 2, "SELECT count(*) FROM t", "1");
+    // Its host stays up: only PostgreSQL dies, without a shutdown checkpoint.
+    hosts.ctl("crash-pg", 1);
+    promote(&hosts, "node2");
+    let refused = mirrorset(&hosts, &["plan", "FILE"], 1);
+    assert!(
+        flatten(&refused.stdout).contains(
+            "failover (node1 stopped without a clean shutdown (it crashed or was killed))"
+        ),
+        "{}",
+        refused.stdout
+    );
+    let failover = mirrorset(
+        &hosts,
+        &["apply", "FILE", "--auto-approve", "--allow-failover"],
+        0,
+    );
+    assert!(
+        failover.stdout.contains("node1: pg_rewind"),
+        "{}",
+        failover.stdout
+    );
+    assert_eq!(hosts.psql(1, "SELECT pg_is_in_recovery()"), "t");
+    hosts.psql(2, "INSERT INTO t VALUES (2)");
+    wait_replayed(&hosts, 1, "SELECT count(*) FROM t", "2");
     assert_eq!(streaming_from(&hosts, 2), "node1:node1,node3:node3");
     assert_converged(&hosts);
 }
