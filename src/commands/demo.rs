@@ -163,6 +163,7 @@ pub fn demo(dir: &Path, down: bool, access: &AccessOptions) -> Result<ExitCode> 
          Try next:\n  \
          mirrorset plan {file} --detailed-exitcode   # nothing to do: exit 0\n  \
          edit {file} (add a [settings] value, set a node's state = \"absent\"), then plan and apply again\n  \
+         mirrorset promote node2 {file}   # a switchover: review the plan, then apply\n  \
          mirrorset demo --dir {} --down              # stop and remove it",
         dir.display()
     );

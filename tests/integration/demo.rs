@@ -1,5 +1,6 @@
 //! `mirrorset demo` as a newcomer runs it: three local servers converged,
-//! an empty plan after it, and `--down` removing everything.
+//! an empty plan after it, the switchover it suggests, and `--down`
+//! removing everything.
 
 use crate::test::Test;
 
@@ -44,6 +45,36 @@ fn demo_builds_a_streaming_cluster_and_takes_it_down() {
         "{}",
         again.stdout
     );
+
+    // The switchover the demo suggests, on local access (runuser, no SSH).
+    assert!(
+        output
+            .stdout
+            .contains(&format!("mirrorset promote node2 {file}"))
+    );
+    Test::new()
+        .args(["promote", "node2", &file, "--no-plan"])
+        .run();
+    let switched = Test::new().args(["apply", &file, "--auto-approve"]).run();
+    assert!(
+        switched.stdout.contains("Switchover node1 -> node2"),
+        "{}",
+        switched.stdout
+    );
+    let status = Test::new().args(["status", &file]).run();
+    assert_eq!(
+        status
+            .stdout
+            .lines()
+            .filter(|l| l.contains("streaming standby  node2"))
+            .count(),
+        2,
+        "{}",
+        status.stdout
+    );
+    Test::new()
+        .args(["plan", &file, "--detailed-exitcode"])
+        .run();
 
     let down = Test::new().args(["demo", "--dir", dir, "--down"]).run();
     assert!(
