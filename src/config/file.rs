@@ -43,7 +43,7 @@ pub struct ClusterSection {
     /// The cluster's name: `[a-z0-9_-]`, at most 63 characters. It names locks, audit records and backups.
     #[schemars(required, regex(pattern = r"^[a-z0-9_-]{1,63}$"))]
     pub name: Option<Spanned<String>>,
-    /// The node that must be primary. Change it to another member to switch over.
+    /// The node that must be primary. Change it to another member to switch over (`mirrorset promote NODE FILE` edits only this value); when the old primary is unreachable, apply needs `--allow-failover`.
     #[schemars(required)]
     pub primary: Option<Spanned<String>>,
 }
