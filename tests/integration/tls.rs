@@ -1,7 +1,7 @@
 //! The TLS transport: certificates made by the test (rcgen; no private key
 //! is committed), a cluster bootstrapped encrypted, switched to plain and
-//! back on a running cluster without a restart, and certificates plan
-//! refuses before it contacts any node.
+//! back on a running cluster without a restart, switched over, and
+//! certificates plan refuses before it contacts any node.
 
 use std::path::{Path, PathBuf};
 
@@ -154,6 +154,12 @@ fn a_tls_cluster_streams_encrypted_and_switches_to_plain_and_back_without_a_rest
     assert_eq!(walsenders(&hosts, 1), "2 streaming, 2 encrypted");
     assert_converged(&hosts);
     assert_eq!(start_times(&hosts), started, "a server was restarted");
+
+    // A switchover over TLS: pg_rewind verifies the new primary too.
+    mirrorset(&hosts, &["promote", "node2", "FILE", "--no-plan"], 0);
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_eq!(walsenders(&hosts, 2), "2 streaming, 2 encrypted");
+    assert_converged(&hosts);
 }
 
 #[test]
