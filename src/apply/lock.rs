@@ -1,5 +1,6 @@
 //! A lock per node, so two operators never apply at once: a directory made
-//! with mkdir (atomic) beside mirrorset.conf, holding who took it. I/O.
+//! with mkdir (atomic) in the node's state directory (beside the passfile,
+//! outside the data directory), holding who took it. I/O.
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ pub struct LockHolder {
 }
 
 fn lock_path(node: &Node) -> String {
-    format!("{}/{LOCK_NAME}", node.postgres.config_dir)
+    format!("{}/{LOCK_NAME}", node.postgres.state_dir())
 }
 
 impl Applier<'_> {

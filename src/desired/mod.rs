@@ -21,8 +21,7 @@ use crate::model::{
     Cluster, Node, NodeName, NodeState, ReplicationTransport, Secret, SettingValue, SlotName,
 };
 
-/// Where mirrorset puts a node's TLS files: beside its passfile, which is
-/// outside the data directory (a clone or pg_rewind would replace them).
+/// Where mirrorset puts a node's TLS files: in its state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsPaths {
     pub ca: String,
@@ -31,10 +30,7 @@ pub struct TlsPaths {
 }
 
 pub fn tls_paths(node: &Node) -> TlsPaths {
-    let dir = std::path::Path::new(&node.postgres.passfile)
-        .parent()
-        .map(|d| d.display().to_string())
-        .unwrap_or_else(|| ".".to_owned());
+    let dir = node.postgres.state_dir();
     TlsPaths {
         ca: format!("{dir}/mirrorset-ca.crt"),
         cert: format!("{dir}/mirrorset-server.crt"),

@@ -61,6 +61,20 @@ pub struct PostgresLayout {
     pub os_user: String,
 }
 
+impl PostgresLayout {
+    /// Where mirrorset keeps its own files on the node (TLS files, the
+    /// apply lock, the audit log): the passfile's folder, which validation
+    /// keeps outside the data directory, so no clone or pg_rewind replaces
+    /// or removes them.
+    pub fn state_dir(&self) -> String {
+        std::path::Path::new(&self.passfile)
+            .parent()
+            .map(|dir| dir.display().to_string())
+            .filter(|dir| !dir.is_empty())
+            .unwrap_or_else(|| ".".to_owned())
+    }
+}
+
 /// The node's certificate and key, as local files.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeTls {

@@ -196,6 +196,7 @@ impl<'a> Planner<'a> {
                 ),
             );
         }
+        self.more_advanced_mirrors(target);
         self.promotion = Some(PromotionCase {
             kind: PromotionKind::Failover,
             target,
@@ -203,6 +204,31 @@ impl<'a> Planner<'a> {
             old_running: false,
             gone: Some(old_name),
         });
+    }
+
+    /// In a failover, a mirror that has replayed more than the target holds
+    /// writes the target lacks: say so, the operator may promote it instead.
+    fn more_advanced_mirrors(&mut self, target: &Node) {
+        let position = |facts: &Reached| facts.lsn.as_deref().and_then(Lsn::parse);
+        let Some(target_at) = self.facts(target).and_then(position) else {
+            return;
+        };
+        let ahead: Vec<(&Node, Lsn)> = self
+            .cluster
+            .members()
+            .filter(|node| node.name != target.name)
+            .filter_map(|node| Some((node, self.facts(node).and_then(position)?)))
+            .filter(|(_, at)| *at > target_at)
+            .collect();
+        for (node, at) in ahead {
+            self.warn(
+                Some(node),
+                format!(
+                    "{} has replayed up to {at}, further than {} ({target_at}): it holds writes {} lacks, and may not be able to follow it after the failover. Promoting {} instead loses less",
+                    node.name, target.name, target.name, node.name
+                ),
+            );
+        }
     }
 
     /// A switchover must lose nothing and leave the old primary able to

@@ -180,7 +180,7 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
         assert!(!text.contains(PASSPHRASE));
     }
     assert_only_in_passfiles(&hosts, PASSPHRASE);
-    let audit = std::fs::read_to_string(hosts.dir.join("node1/etc/mirrorset-audit.jsonl")).unwrap();
+    let audit = std::fs::read_to_string(hosts.dir.join("node1/mirrorset-audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 12, "{audit}");
     let record: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
     assert_eq!(record["result"], "ok");
@@ -318,7 +318,7 @@ fn a_stale_saved_plan_and_a_held_lock_are_refused_with_the_reason() {
     );
 
     // Another apply holds node1's lock: this one waits, then names the holder.
-    let lock = hosts.dir.join("node1/etc/mirrorset.lock");
+    let lock = hosts.dir.join("node1/mirrorset.lock");
     std::fs::create_dir(&lock).unwrap();
     std::fs::write(
         lock.join("holder"),

@@ -225,7 +225,7 @@ fn the_passphrase_appears_nowhere_but_in_the_passfiles_whatever_runs_or_fails() 
     assert_only_in_passfiles(&hosts, secret);
     // What that search covered: every node's server and sshd logs and audit records.
     for host in 1..=3 {
-        for file in ["postgresql.log", "etc/mirrorset-audit.jsonl"] {
+        for file in ["postgresql.log", "mirrorset-audit.jsonl"] {
             let path = hosts.dir.join(format!("node{host}/{file}"));
             assert!(
                 std::fs::metadata(&path).is_ok_and(|m| m.len() > 0),
