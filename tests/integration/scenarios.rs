@@ -562,6 +562,10 @@ fn scenarios() -> Vec<Scenario> {
         ),
         ("failover-refused", Some(PROMOTE_DB2), primary_unreachable),
         ("failover-allowed", Some(PROMOTE_DB2), primary_unreachable),
+        ("failover-mirror-ahead", Some(PROMOTE_DB2), |c, o| {
+            primary_unreachable(c, o);
+            reached(o, "db3").lsn = Some("0/3000200".into());
+        }),
         ("rejoin-former-primary", Some(PROMOTE_DB2), |c, o| {
             former_primary_stopped(c, o, true);
         }),
