@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::service::{ServiceAction, control};
 use super::{Applier, ApplyError};
 use crate::desired::replication_conninfo;
+use crate::facts::REWIND_FAILED;
 use crate::model::{Lsn, NodeName, scram_verifier};
 use crate::plan::{Action, ActionKind, Precondition};
 use crate::transport::{AccessError, RemoteCommand, quote_identifier};
@@ -442,13 +443,21 @@ impl Applier<'_> {
                 format!("--config-file={}/postgresql.conf", node.postgres.config_dir),
             ])
             .timeout(Duration::from_secs(24 * 3600));
-        let output = self.session(name).transport.exec_as_postgres(command)?;
+        let transport = &*self.session(name).transport;
+        let output = transport.exec_as_postgres(command)?;
         if !output.success() {
+            // The next plan reads this and clones the node again instead:
+            // a failed rewind can leave the directory unusable.
+            let reason = output.failure_reason();
+            transport.write_file_atomic(
+                &format!("{data_dir}.{REWIND_FAILED}"),
+                format!("pg_rewind from {from_host}:{from_port} failed: {reason}\n").as_bytes(),
+                0o600,
+            )?;
             return Err(self.failed(
                 name,
                 format!(
-                    "pg_rewind from {from_host}:{from_port} failed: {}",
-                    output.failure_reason()
+                    "pg_rewind from {from_host}:{from_port} failed: {reason}; the next plan clones {name} again instead (its data directory moved aside)"
                 ),
             ));
         }
@@ -591,8 +600,13 @@ impl Applier<'_> {
                 ),
             ));
         }
-        let removed =
-            transport.exec_as_postgres(RemoteCommand::new("rm").args(["-f", "--", &marker]))?;
+        let rewind_failed = format!("{data_dir}.{REWIND_FAILED}");
+        let removed = transport.exec_as_postgres(RemoteCommand::new("rm").args([
+            "-f",
+            "--",
+            &marker,
+            &rewind_failed,
+        ]))?;
         if !removed.success() {
             return Err(self.failed(
                 name,

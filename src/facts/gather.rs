@@ -18,12 +18,17 @@ use crate::transport::{
     fan_out,
 };
 
+/// Beside the data directory after a pg_rewind failed there (apply writes
+/// it, a clone removes it): the next plan clones the node instead.
+pub const REWIND_FAILED: &str = "mirrorset-rewind-failed";
+
 /// Settings read besides those mirrorset writes, the node's own and any in postgresql.auto.conf.
 const ALSO_READ: [&str; 3] = ["data_checksums", "max_connections", "port"];
 
 const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
+if [ -e "$data.mirrorset-rewind-failed" ]; then echo rewind_failed=yes; fi
 if [ -e "$data.mirrorset-cloning" ]; then echo data=incomplete
 elif [ -f "$data/PG_VERSION" ]; then
   echo data=initialized
@@ -154,6 +159,7 @@ fn gather_node(
             tls_cert: file("tls_cert"),
         },
         standby_signal: values.contains_key("standby_signal"),
+        rewind_failed: values.contains_key("rewind_failed"),
         passfile,
         tls_key,
         ..Reached::default()

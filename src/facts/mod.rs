@@ -7,6 +7,6 @@ pub mod observed;
 pub mod parse;
 pub mod probe;
 
-pub use gather::gather;
+pub use gather::{REWIND_FAILED, gather};
 pub use observed::{DataDir, NodeFacts, Observed, Reached};
 pub use probe::{NodeProbe, ObservedRole, ProbeProblem, probe_cluster};

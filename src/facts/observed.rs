@@ -53,6 +53,9 @@ pub struct Reached {
     #[serde(default)]
     pub slots: Vec<SlotFacts>,
     pub standby_signal: bool,
+    /// An earlier apply's pg_rewind failed on this data directory.
+    #[serde(default)]
+    pub rewind_failed: bool,
     pub passfile: Option<PassfileFacts>,
     /// The TLS key mirrorset wrote beside the passfile (a secret, like it).
     #[serde(default)]

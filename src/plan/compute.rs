@@ -1068,6 +1068,16 @@ impl<'a> Planner<'a> {
                         identifier,
                         true,
                     )
+                } else if facts.rewind_failed && !facts.running {
+                    replace(
+                        format!(
+                            "pg_rewind failed on {} in an earlier apply (see {data_dir}.{}): cloned again; its data directory is moved aside, never deleted",
+                            node.name,
+                            crate::facts::REWIND_FAILED
+                        ),
+                        identifier,
+                        false,
+                    )
                 } else if facts.was_primary() {
                     let timelines = match primary_facts.and_then(|p| p.timeline) {
                         Some(now) => format!(

@@ -9,7 +9,7 @@
 //! 35 apply_stale_and_locked, 36 apply_interrupted, 37 apply_needs_terminal,
 //! 38 ssh_agent, 39 switchover_under_load, 40 failover, 41 absent_and_standalone,
 //! 43 switchover refusals, 44 the switchover benchmark (42 is bench/apply.sh's),
-//! 45 tls, 46 rotation, 47 redaction, 48 crashed primary.
+//! 45 tls, 46 rotation, 47 redaction, 48 crashed primary, 49 failed rewind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

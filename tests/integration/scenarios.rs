@@ -219,6 +219,7 @@ fn converged(cluster: &Cluster) -> Observed {
                 Vec::new()
             },
             standby_signal: !is_primary,
+            rewind_failed: false,
             passfile: Some(PassfileFacts {
                 mode: 0o600,
                 owner: "postgres".into(),
@@ -571,6 +572,10 @@ fn scenarios() -> Vec<Scenario> {
         }),
         ("rejoin-without-rewind", Some(PROMOTE_DB2), |c, o| {
             former_primary_stopped(c, o, false);
+        }),
+        ("rejoin-after-a-failed-rewind", Some(PROMOTE_DB2), |c, o| {
+            former_primary_stopped(c, o, true);
+            reached(o, "db1").rewind_failed = true;
         }),
         ("standalone", Some(DB3_STANDALONE), |_, _| {}),
         ("standalone-again-member", None, |_, o| {

@@ -1,8 +1,8 @@
 //! Changes of topology on real loopback hosts, all made by editing the
 //! cluster file: switchover under load (and back), failover and the old
-//! primary's rejoin by pg_rewind, a crashed primary, absent and standalone
-//! nodes made members again, and the switchovers plan refuses. Each ends
-//! with an empty plan.
+//! primary's rejoin by pg_rewind (or a clone when it fails), a crashed
+//! primary, absent and standalone nodes made members again, and the
+//! switchovers plan refuses. Each ends with an empty plan.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -261,6 +261,53 @@ fn a_crashed_primary_is_a_failover_and_is_rewound_in_the_same_apply() {
     hosts.psql(2, "INSERT INTO t VALUES (2)");
     wait_replayed(&hosts, 1, "SELECT count(*) FROM t", "2");
     assert_eq!(streaming_from(&hosts, 2), "node1:node1,node3:node3");
+    assert_converged(&hosts);
+}
+
+#[test]
+fn a_rewind_that_fails_is_followed_by_a_clone_of_the_old_primary() {
+    let hosts = TestHosts::up(49, 3);
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    hosts.psql(1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+    wait_replayed(&hosts, 2, "SELECT count(*) FROM t", "1");
+    hosts.ctl("crash-pg", 1);
+    // Without its WAL the crashed node1 cannot be recovered, so not rewound.
+    let wal = hosts.dir.join("node1/data/pg_wal");
+    for entry in std::fs::read_dir(&wal).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    promote(&hosts, "node2");
+    let failed = mirrorset(
+        &hosts,
+        &["apply", "FILE", "--auto-approve", "--allow-failover"],
+        1,
+    );
+    assert!(
+        flatten(&failed.stderr).contains("pg_rewind from 127.0.49.2:5432 failed")
+            && flatten(&failed.stderr).contains("the next plan clones node1 again instead"),
+        "{}",
+        failed.stderr
+    );
+    // The promotion itself went through.
+    assert_eq!(hosts.psql(2, "SELECT pg_is_in_recovery()"), "f");
+    let plan = mirrorset(&hosts, &["plan", "FILE"], 0);
+    assert!(
+        plan.stdout.contains("-/+ move") && plan.stdout.contains("pg_rewind failed on node1"),
+        "{}",
+        plan.stdout
+    );
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_eq!(hosts.psql(1, "SELECT pg_is_in_recovery()"), "t");
+    assert_eq!(streaming_from(&hosts, 2), "node1:node1,node3:node3");
+    assert!(
+        !hosts
+            .dir
+            .join("node1/data.mirrorset-rewind-failed")
+            .exists()
+    );
     assert_converged(&hosts);
 }
 
