@@ -10,4 +10,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo test --release --quiet --test integration -- --ignored --exact \
   topology::switchover_write_gap_median_of_5 --nocapture 2>&1 |
-  grep -E '^(run [0-9]|median)'
+  grep -E '^(run [0-9]|median|  apply:)'

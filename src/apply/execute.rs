@@ -281,19 +281,39 @@ impl Applier<'_> {
             }
             ActionKind::WaitReceived { from_node } => self.wait_received(name, from_node),
             ActionKind::Promote => {
-                let promoted = session.with_sql(layout, |sql| {
+                // pg_promote(wait => true) looks every 100 ms; writes are
+                // refused meanwhile, so the end is watched every 10 ms.
+                let requested = session.with_sql(layout, |sql| {
                     Ok(sql
-                        .query_one("SELECT pg_promote(true, 60)", &[])?
+                        .query_one("SELECT pg_promote(false)", &[])?
                         .get::<_, bool>(0))
                 })?;
-                if !promoted {
+                if !requested {
                     return Err(self.failed(
                         name,
-                        format!(
-                            "the promotion did not finish within 60s; see {}",
-                            layout.log_file
-                        ),
+                        format!("the server refused to be promoted; see {}", layout.log_file),
                     ));
+                }
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let in_recovery = session.with_sql(layout, |sql| {
+                        Ok(sql
+                            .query_one("SELECT pg_is_in_recovery()", &[])?
+                            .get::<_, bool>(0))
+                    })?;
+                    if !in_recovery {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(self.failed(
+                            name,
+                            format!(
+                                "the promotion did not finish within 60s; see {}",
+                                layout.log_file
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
                 Ok(Some("promoted: accepts writes".to_owned()))
             }
@@ -411,7 +431,7 @@ impl Applier<'_> {
                     ),
                 ));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

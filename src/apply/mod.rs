@@ -106,6 +106,9 @@ impl NodeSession {
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub done: usize,
+    /// For a change of primary: from the start of the step that stops
+    /// writes to the end of the promotion, as apply saw it.
+    pub writes_refused: Option<Duration>,
 }
 
 pub struct Applier<'a> {
@@ -174,7 +177,7 @@ pub fn apply(
             applier.lock(name)?;
             locked.push(name.clone());
         }
-        applier.run(&plan.actions)
+        applier.run(&plan.actions, plan.promotion.as_ref())
     })();
     for name in locked.iter().rev() {
         if let Err(error) = applier.unlock(name) {
@@ -192,7 +195,11 @@ impl Applier<'_> {
     }
 
     /// Runs the actions in order; a run of mirrors being cloned goes in parallel.
-    fn run(&self, actions: &[Action]) -> Result<ApplyReport, ApplyError> {
+    fn run(
+        &self,
+        actions: &[Action],
+        promotion: Option<&crate::plan::Promotion>,
+    ) -> Result<ApplyReport, ApplyError> {
         let total = actions.len();
         let numbered: Vec<(usize, &Action)> = actions
             .iter()
@@ -201,6 +208,7 @@ impl Applier<'_> {
             .collect();
         let mut index = 0;
         let mut report = ApplyReport::default();
+        let mut writes_stopped: Option<Instant> = None;
         while index < numbered.len() {
             let groups = clone_groups(&numbered[index..]);
             if groups.len() > 1 {
@@ -217,7 +225,16 @@ impl Applier<'_> {
                 index += consumed;
             } else {
                 let (number, action) = numbered[index];
+                let started = Instant::now();
                 self.run_one(number, total, action)?;
+                if let Some(promotion) = promotion {
+                    if number == promotion.writes_stop_at {
+                        writes_stopped = Some(started);
+                    }
+                    if number == promotion.writes_resume_after {
+                        report.writes_refused = writes_stopped.map(|at| at.elapsed());
+                    }
+                }
                 report.done += 1;
                 index += 1;
             }

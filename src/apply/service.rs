@@ -26,6 +26,15 @@ impl ServiceAction {
     }
 }
 
+const FAST_STOP: &str = r#"pg_ctl=$1 config=$2 data=$3
+"$pg_ctl" -D "$config" -m fast -W stop || exit
+waited=0
+while [ -e "$data/postmaster.pid" ]; do
+  waited=$((waited + 1))
+  if [ "$waited" -gt 30000 ]; then echo "the server did not stop within 300 s" >&2; exit 1; fi
+  sleep 0.01
+done"#;
+
 /// Runs `action` on the node; pg_ctl waits (-w) until the server is up.
 pub fn control(
     transport: &dyn Transport,
@@ -35,6 +44,23 @@ pub fn control(
     let layout = &node.postgres;
     let timeout = Duration::from_secs(600);
     let output = match &layout.service {
+        ServiceControl::PgCtl if action == ServiceAction::Stop => {
+            // pg_ctl -w looks every 100 ms; a switchover refuses writes
+            // while it waits, so the end of the stop is watched every 10 ms:
+            // postmaster.pid goes last, after the shutdown checkpoint.
+            transport.exec_as_postgres(
+                RemoteCommand::new("sh")
+                    .args([
+                        "-c",
+                        FAST_STOP,
+                        "mirrorset-stop",
+                        &format!("{}/pg_ctl", layout.bin_dir),
+                        &layout.config_dir,
+                        &layout.data_dir,
+                    ])
+                    .timeout(timeout),
+            )?
+        }
         ServiceControl::PgCtl => {
             // -l: without a log file the server keeps the session's stdout open (SANDBOX.md).
             let mut command = RemoteCommand::new(format!("{}/pg_ctl", layout.bin_dir))
@@ -48,7 +74,7 @@ pub fn control(
                     "300",
                 ])
                 .timeout(timeout);
-            if matches!(action, ServiceAction::Restart | ServiceAction::Stop) {
+            if action == ServiceAction::Restart {
                 command = command.args(["-m", "fast"]);
             }
             transport.exec_as_postgres(command.arg(action.word()))?

@@ -214,7 +214,23 @@ fn apply_showing(
         &options,
         &TextProgress,
     ) {
-        Ok(_) => {
+        Ok(report) => {
+            if let (Some(promotion), Some(refused)) = (&plan.promotion, report.writes_refused) {
+                match promotion.kind {
+                    crate::plan::PromotionKind::Switchover => println!(
+                        "\n{} is the primary; no server took writes for {:.2} s (steps {} to {}).",
+                        promotion.to,
+                        refused.as_secs_f64(),
+                        promotion.writes_stop_at,
+                        promotion.writes_resume_after
+                    ),
+                    crate::plan::PromotionKind::Failover => println!(
+                        "\n{} is the primary; its promotion took {:.2} s.",
+                        promotion.to,
+                        refused.as_secs_f64()
+                    ),
+                }
+            }
             let summary = &plan.summary;
             println!(
                 "\nApply complete: {} added, {} changed, {} removed; {} restart{}.",

@@ -261,7 +261,7 @@ impl ActionKind {
             Self::DropSlot { slot, .. } => format!(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active; SELECT pg_drop_replication_slot('{slot}')"
             ),
-            Self::Promote => "SELECT pg_promote(wait => true)".to_owned(),
+            Self::Promote => "SELECT pg_promote(wait => false)".to_owned(),
             _ => return None,
         })
     }
