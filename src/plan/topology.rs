@@ -91,7 +91,7 @@ impl<'a> Planner<'a> {
             if clean {
                 let has = facts.lsn.as_deref().and_then(Lsn::parse);
                 let blocked = match (has, checkpoint) {
-                    (Some(has), Some(checkpoint)) if has < checkpoint => {
+                    (Some(has), Some(checkpoint)) if has <= checkpoint => {
                         self.refuse(
                             Some(target),
                             format!(
@@ -158,15 +158,18 @@ impl<'a> Planner<'a> {
             )
         };
         if self.settings.allow_failover {
-            // Accepted with --allow-failover: unreachable is expected now.
-            let (accepted, kept) = std::mem::take(&mut self.refusals)
+            // --allow-failover accepts that the old primary is unreachable
+            // (all unreachable members when it is not known which one it
+            // was); another unreachable mirror is still refused.
+            let accepted: Vec<&str> = if gone.iter().any(|n| n.name.as_str() == old_name) {
+                vec![old_name.as_str()]
+            } else {
+                gone.iter().map(|n| n.name.as_str()).collect()
+            };
+            let (accepted, kept): (Vec<super::Finding>, _) = std::mem::take(&mut self.refusals)
                 .into_iter()
-                .partition(|r| {
-                    gone.iter()
-                        .any(|node| r.node.as_deref() == Some(node.name.as_str()))
-                });
+                .partition(|r| r.node.as_deref().is_some_and(|n| accepted.contains(&n)));
             self.refusals = kept;
-            let accepted: Vec<super::Finding> = accepted;
             self.warnings.extend(accepted);
         }
         self.failover(target, None, old_name, why);
