@@ -240,15 +240,21 @@ fn failover_needs_consent_and_the_old_primary_rejoins_by_rewind() {
     assert_converged(&hosts);
 }
 
-#[test]
-fn a_crashed_primary_is_a_failover_and_is_rewound_in_the_same_apply() {
-    let hosts = TestHosts::up(48, 3);
+/// A converged cluster whose primary node1 then crashed (its host stays
+/// up; PostgreSQL dies without a shutdown checkpoint), with node2 named primary.
+fn crashed_primary(net: u8) -> TestHosts {
+    let hosts = TestHosts::up(net, 3);
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
     hosts.psql(1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
     wait_replayed(&hosts, 2, "SELECT count(*) FROM t", "1");
-    // Its host stays up: only PostgreSQL dies, without a shutdown checkpoint.
     hosts.ctl("crash-pg", 1);
     promote(&hosts, "node2");
+    hosts
+}
+
+#[test]
+fn a_crashed_primary_is_a_failover_and_is_rewound_in_the_same_apply() {
+    let hosts = crashed_primary(48);
     let refused = mirrorset(&hosts, &["plan", "FILE"], 1);
     assert!(
         flatten(&refused.stdout).contains(
@@ -276,11 +282,7 @@ fn a_crashed_primary_is_a_failover_and_is_rewound_in_the_same_apply() {
 
 #[test]
 fn a_rewind_that_fails_is_followed_by_a_clone_of_the_old_primary() {
-    let hosts = TestHosts::up(49, 3);
-    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
-    hosts.psql(1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
-    wait_replayed(&hosts, 2, "SELECT count(*) FROM t", "1");
-    hosts.ctl("crash-pg", 1);
+    let hosts = crashed_primary(49);
     // Without its WAL the crashed node1 cannot be recovered, so not rewound.
     let wal = hosts.dir.join("node1/data/pg_wal");
     for entry in std::fs::read_dir(&wal).unwrap() {
@@ -289,7 +291,6 @@ fn a_rewind_that_fails_is_followed_by_a_clone_of_the_old_primary() {
             std::fs::remove_file(path).unwrap();
         }
     }
-    promote(&hosts, "node2");
     let failed = mirrorset(
         &hosts,
         &["apply", "FILE", "--auto-approve", "--allow-failover"],
