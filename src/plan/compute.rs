@@ -185,7 +185,7 @@ impl<'a> Planner<'a> {
             .and_then(NodeFacts::reached)
     }
 
-    pub(super) fn desired_node(&self, node: &Node) -> &'a DesiredNode {
+    fn desired_node(&self, node: &Node) -> &'a DesiredNode {
         self.desired
             .node(&node.name)
             .expect("every node has a desired state")
@@ -358,7 +358,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Writes a file when its content differs; returns whether it did.
-    pub(super) fn plan_file(
+    fn plan_file(
         &mut self,
         node: &Node,
         path: String,
@@ -495,7 +495,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    pub(super) fn plan_passfile(&mut self, node: &Node, facts: &Reached) {
+    fn plan_passfile(&mut self, node: &Node, facts: &Reached) {
         let wanted = self.desired_node(node).passfile.clone();
         self.plan_secret_file(
             node,
@@ -596,7 +596,7 @@ impl<'a> Planner<'a> {
     }
 
     /// ALTER SYSTEM values that would override mirrorset.conf.
-    pub(super) fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
+    fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
         let Some(auto) = &facts.files.auto_conf else {
             return;
         };
@@ -743,7 +743,7 @@ impl<'a> Planner<'a> {
         self.plan_slots(primary, facts);
     }
 
-    pub(super) fn plan_role(&mut self, primary: &Node, facts: &Reached) {
+    fn plan_role(&mut self, primary: &Node, facts: &Reached) {
         let replication = &self.cluster.replication;
         let user = replication.user.to_string();
         let role = facts.role.as_ref().filter(|role| role.exists);
@@ -807,7 +807,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    pub(super) fn plan_slots(&mut self, primary: &Node, facts: &Reached) {
+    fn plan_slots(&mut self, primary: &Node, facts: &Reached) {
         let existing: BTreeMap<&str, _> = facts
             .slots
             .iter()
@@ -1312,7 +1312,7 @@ impl<'a> Planner<'a> {
         self.order_restarts(node);
     }
 
-    pub(super) fn wait_streaming(&mut self, mirror: &Node, primary: &Node) {
+    fn wait_streaming(&mut self, mirror: &Node, primary: &Node) {
         self.push(
             mirror,
             Change::Step,
