@@ -177,22 +177,31 @@ fn gather_sql(
     reached: &mut Reached,
 ) -> Result<(), AccessError> {
     let sql = SqlSession::connect(transport, &node.postgres)?;
+    // The server's state in one round trip: role, timeline, WAL position,
+    // and replay paused (standby) or the oldest WAL kept (primary).
     let row = sql.query_one(
         "SELECT pg_is_in_recovery(), current_setting('hba_file'),
                 CASE WHEN pg_is_in_recovery()
                      THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
                                    (SELECT timeline_id FROM pg_control_checkpoint()))
-                     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+                     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+                (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
+                CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,
+                CASE WHEN NOT pg_is_in_recovery()
+                     THEN (SELECT min(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$') END,
+                (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')",
         &[],
     )?;
     let in_recovery: bool = row.get(0);
     reached.in_recovery = Some(in_recovery);
-    reached.lsn = sql
-        .query_one(
-            "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text",
-            &[],
-        )?
-        .get(0);
+    reached.lsn = row.get(3);
+    reached.replay_paused = row.get(4);
+    let oldest_segment: Option<String> = row.get(5);
+    let segment_bytes: Option<i64> = row.get(6);
+    reached.oldest_wal_lsn = oldest_segment
+        .zip(segment_bytes)
+        .and_then(|(name, bytes)| crate::model::Lsn::of_segment(&name, bytes as u64))
+        .map(|lsn| lsn.to_string());
     reached.replicas = sql
         .query(
             "SELECT application_name, host(client_addr), state,
@@ -266,15 +275,7 @@ fn gather_sql(
         &[&user],
     )?;
     reached.role = Some(match role.first() {
-        None => RoleFacts {
-            exists: false,
-            login: false,
-            replication: false,
-            superuser: false,
-            connection_limit: -1,
-            verifier: None,
-            rewind_grants: BTreeMap::new(),
-        },
+        None => RoleFacts::missing(),
         Some(row) => {
             let mut rewind_grants = BTreeMap::new();
             for function in REWIND_FUNCTIONS {
@@ -313,24 +314,6 @@ fn gather_sql(
             retained_bytes: row.get(5),
         })
         .collect();
-    if in_recovery {
-        reached.replay_paused = Some(
-            sql.query_one("SELECT pg_is_wal_replay_paused()", &[])?
-                .get(0),
-        );
-    } else {
-        let oldest = sql.query_one(
-            "SELECT (SELECT min(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'),
-                    (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')",
-            &[],
-        )?;
-        let segment: Option<String> = oldest.get(0);
-        let bytes: Option<i64> = oldest.get(1);
-        reached.oldest_wal_lsn = segment
-            .zip(bytes)
-            .and_then(|(name, bytes)| crate::model::Lsn::of_segment(&name, bytes as u64))
-            .map(|lsn| lsn.to_string());
-    }
     if in_recovery {
         reached.wal_receiver = sql
             .query(

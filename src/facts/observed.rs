@@ -191,6 +191,21 @@ pub struct WalReceiver {
     pub slot_name: Option<String>,
 }
 
+impl RoleFacts {
+    /// The role does not exist.
+    pub fn missing() -> Self {
+        Self {
+            exists: false,
+            login: false,
+            replication: false,
+            superuser: false,
+            connection_limit: -1,
+            verifier: None,
+            rewind_grants: BTreeMap::new(),
+        }
+    }
+}
+
 impl NodeFacts {
     pub fn reached(&self) -> Option<&Reached> {
         match self {

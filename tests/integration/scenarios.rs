@@ -279,15 +279,7 @@ fn fresh(cluster: &Cluster, observed: &mut Observed) {
         facts.files.hba = Some(PG_HBA.into());
         facts.passfile = None;
         if node == "db1" {
-            facts.role = Some(RoleFacts {
-                exists: false,
-                login: false,
-                replication: false,
-                superuser: false,
-                connection_limit: -1,
-                verifier: None,
-                rewind_grants: BTreeMap::new(),
-            });
+            facts.role = Some(RoleFacts::missing());
             facts.slots.clear();
             let defaults = [
                 ("listen_addresses", "localhost", None, "postmaster", true),
