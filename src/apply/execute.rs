@@ -265,13 +265,18 @@ impl Applier<'_> {
                 Ok(None)
             }
             ActionKind::Restart { .. } => {
+                // Never stop a running server into a configuration that will not start.
+                self.check_configuration(name, "restarted")?;
                 session.drop_sql();
-                control(transport, node, ServiceAction::Restart)?;
+                control(transport, node, ServiceAction::Restart)
+                    .map_err(|error| self.with_log_errors(name, error))?;
                 Ok(None)
             }
             ActionKind::Start => {
+                self.check_configuration(name, "started")?;
                 session.drop_sql();
-                control(transport, node, ServiceAction::Start)?;
+                control(transport, node, ServiceAction::Start)
+                    .map_err(|error| self.with_log_errors(name, error))?;
                 Ok(None)
             }
             ActionKind::Stop => {
@@ -324,6 +329,67 @@ impl Applier<'_> {
                 ..
             } => self.rewind(name, from_host, *from_port, data_dir),
             ActionKind::WaitStreaming { upstream } => self.wait_streaming(name, upstream),
+            ActionKind::Replan => Err(self.failed(
+                name,
+                "a step that plans again runs only in the order of the plan",
+            )),
+        }
+    }
+
+    /// `postgres -C` reads the configuration as a start would; Err names
+    /// the file and line PostgreSQL rejects, and the server is left as it is.
+    fn check_configuration(&self, name: &NodeName, would_be: &str) -> Result<(), ApplyError> {
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let layout = &node.postgres;
+        let output = self.session(name).transport.exec_as_postgres(
+            RemoteCommand::new(format!("{}/postgres", layout.bin_dir)).args([
+                "-D",
+                &layout.config_dir,
+                "-C",
+                "data_directory",
+            ]),
+        )?;
+        if output.success() {
+            return Ok(());
+        }
+        Err(self.failed(
+            name,
+            format!(
+                "PostgreSQL rejects its configuration, so it was not {would_be}: {}",
+                crate::plan::server_messages(&String::from_utf8_lossy(&output.stderr))
+            ),
+        ))
+    }
+
+    /// The last errors in the node's server log, one line each.
+    fn last_log_errors(&self, name: &NodeName) -> Vec<String> {
+        let Some(node) = self.cluster.node(name) else {
+            return Vec::new();
+        };
+        let command = RemoteCommand::new("sh").args([
+            "-c",
+            r#"tail -c 65536 -- "$1" 2>/dev/null | grep -E '(FATAL|PANIC|ERROR): ' | tail -n 3"#,
+            "mirrorset-log",
+            &node.postgres.log_file,
+        ]);
+        match self.session(name).transport.exec_as_postgres(command) {
+            Ok(output) => output
+                .stdout_text()
+                .lines()
+                .map(crate::plan::server_message)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// A failed start or restart, with what the server's log says.
+    fn with_log_errors(&self, name: &NodeName, error: AccessError) -> ApplyError {
+        match self.last_log_errors(name).last() {
+            Some(line) => self.failed(name, format!("{error}; the log says: {line}")),
+            None => error.into(),
         }
     }
 
@@ -658,8 +724,36 @@ impl Applier<'_> {
             .map(|n| n.host.as_str())
             .unwrap_or(upstream);
         let deadline = Instant::now() + self.options.wait_timeout;
+        let upstream_name = NodeName::new(upstream).ok();
+        let upstream_session = upstream_name
+            .as_ref()
+            .and_then(|n| self.sessions.get(n).zip(self.cluster.node(n)));
         let mut last;
+        let mut looks = 0_u32;
         loop {
+            if self.aborted.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(self.failed(
+                    name,
+                    format!("stopped waiting to stream from {upstream}: a step beside it failed"),
+                ));
+            }
+            looks += 1;
+            // Every 2 s: a primary that is gone will not come back by waiting.
+            if looks % 8 == 0 {
+                if let Some((upstream_session, upstream_node)) = upstream_session {
+                    let answer = upstream_session.with_sql(&upstream_node.postgres, |sql| {
+                        sql.query_one("SELECT 1", &[]).map(|_| ())
+                    });
+                    if let Err(error) = answer {
+                        return Err(self.failed(
+                            name,
+                            format!(
+                                "cannot stream: {upstream} does not answer ({error}); start it, then run apply again"
+                            ),
+                        ));
+                    }
+                }
+            }
             let status = session.with_sql(&node.postgres, |sql| {
                 let rows =
                     sql.query("SELECT status, sender_host FROM pg_stat_wal_receiver", &[])?;
@@ -684,12 +778,15 @@ impl Applier<'_> {
                 Err(error) => last = error.to_string(),
             }
             if Instant::now() > deadline {
+                let cause = match self.last_log_errors(name).last() {
+                    Some(line) => format!("; its log says: {line}"),
+                    None => format!("; see {}", node.postgres.log_file),
+                };
                 return Err(self.failed(
                     name,
                     format!(
-                        "not streaming from {upstream} after {}s ({last}); see {}",
+                        "not streaming from {upstream} after {}s ({last}){cause}",
                         self.options.wait_timeout.as_secs(),
-                        node.postgres.log_file
                     ),
                 ));
             }

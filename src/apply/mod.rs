@@ -12,6 +12,7 @@ mod service;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use lock::{LOCK_NAME, LockHolder, force_unlock};
@@ -111,13 +112,20 @@ pub struct ApplyReport {
     pub writes_refused: Option<Duration>,
 }
 
+/// Reads every node again and plans the rest, for a `Replan` step: the
+/// commands layer gathers, plans and shows; Err stops the apply.
+pub type Replanner<'a> = &'a (dyn Fn() -> Result<Plan, ApplyError> + Sync);
+
 pub struct Applier<'a> {
     pub cluster: &'a Cluster,
     pub desired: &'a Desired,
     pub passphrase: &'a Secret<String>,
     pub options: &'a ApplyOptions,
     pub progress: &'a dyn Progress,
+    replan: Replanner<'a>,
     sessions: BTreeMap<NodeName, NodeSession>,
+    /// A step failed: steps running beside it stop at their next look.
+    aborted: AtomicBool,
 }
 
 pub fn apply(
@@ -127,12 +135,27 @@ pub fn apply(
     passphrase: &Secret<String>,
     options: &ApplyOptions,
     progress: &dyn Progress,
+    replan: Replanner<'_>,
 ) -> Result<ApplyReport, ApplyError> {
     let mut touched: Vec<NodeName> = plan
         .actions
         .iter()
         .filter_map(|action| NodeName::new(&action.node).ok())
         .collect();
+    // What is planned after a Replan step may touch any member.
+    if plan
+        .actions
+        .iter()
+        .any(|action| action.kind == ActionKind::Replan)
+    {
+        touched.extend(
+            cluster
+                .nodes
+                .iter()
+                .filter(|node| node.state != crate::model::NodeState::Absent)
+                .map(|node| node.name.clone()),
+        );
+    }
     // The primary is locked too: clones and waits read from it. So is a
     // node a precondition reads (the old primary of a switchover).
     touched.push(cluster.primary.clone());
@@ -169,7 +192,9 @@ pub fn apply(
         passphrase,
         options,
         progress,
+        replan,
         sessions,
+        aborted: AtomicBool::new(false),
     };
     let mut locked = Vec::new();
     let result = (|| {
@@ -210,11 +235,25 @@ impl Applier<'_> {
         let mut report = ApplyReport::default();
         let mut writes_stopped: Option<Instant> = None;
         while index < numbered.len() {
+            if numbered[index].1.kind == ActionKind::Replan {
+                let (number, action) = numbered[index];
+                report.done += 1 + self.run_replan(number, total, action)?;
+                // Everything after it was planned again.
+                break;
+            }
             let groups = clone_groups(&numbered[index..]);
             if groups.len() > 1 {
                 let consumed: usize = groups.iter().map(Vec::len).sum();
                 let results = fan_out(&groups, DEFAULT_CONCURRENCY, |group| {
                     for (number, action) in group {
+                        if self.aborted.load(Ordering::Relaxed) {
+                            return Err(ApplyError::Failed {
+                                node: node_name(action),
+                                message: format!(
+                                    "step {number} was not started: a step beside it failed"
+                                ),
+                            });
+                        }
                         self.run_one(*number, total, action)?;
                     }
                     Ok::<_, ApplyError>(group.len())
@@ -263,9 +302,72 @@ impl Applier<'_> {
                     .finish(number, total, action, started.elapsed(), note.as_deref());
                 Ok(())
             }
-            Err(error) => Err(error),
+            Err(error) => {
+                // Said at once: steps beside it may still be running.
+                self.aborted.store(true, Ordering::Relaxed);
+                self.progress
+                    .fail(number, total, action, &error.to_string());
+                Err(error)
+            }
         }
     }
+
+    /// Reads every node again, plans the rest and runs it; returns how
+    /// many steps that was.
+    fn run_replan(
+        &self,
+        number: usize,
+        total: usize,
+        action: &Action,
+    ) -> Result<usize, ApplyError> {
+        let node = node_name(action);
+        let started = Instant::now();
+        self.progress.start(number, total, action);
+        let result = (self.replan)();
+        let outcome = match &result {
+            Ok(plan) => format!("planned {} more steps", plan.actions.len()),
+            Err(error) => error.to_string(),
+        };
+        self.audit(&node, number, action, result.is_ok(), &outcome);
+        let plan = match result {
+            Ok(plan) => plan,
+            Err(error) => {
+                self.progress
+                    .fail(number, total, action, &error.to_string());
+                return Err(error);
+            }
+        };
+        self.progress
+            .finish(number, total, action, started.elapsed(), Some(&outcome));
+        if plan
+            .actions
+            .iter()
+            .any(|action| action.kind == ActionKind::Replan)
+        {
+            return Err(ApplyError::Failed {
+                node,
+                message: "its facts still cannot be read after it was started; see its log".into(),
+            });
+        }
+        for action in &plan.actions {
+            if let Ok(name) = NodeName::new(&action.node) {
+                if !self.sessions.contains_key(&name) {
+                    return Err(ApplyError::Failed {
+                        node: name,
+                        message:
+                            "the new plan touches a node this apply did not lock; run apply again"
+                                .into(),
+                    });
+                }
+            }
+        }
+        Ok(self.run(&plan.actions, plan.promotion.as_ref())?.done)
+    }
+}
+
+/// The node an action names, for errors (plans are validated, so it is valid).
+fn node_name(action: &Action) -> NodeName {
+    NodeName::new(&action.node).unwrap_or_else(|_| NodeName::new("unknown").expect("a valid name"))
 }
 
 /// At the head of `actions`: the consecutive per-mirror groups that each

@@ -21,4 +21,6 @@ pub trait Progress: Sync {
     fn advance(&self, number: usize, total: usize, action: &Action, detail: &str);
     /// Something the operator should see that does not stop the run.
     fn warn(&self, message: &str);
+    /// Action `number` failed; said when it happens, before the run ends.
+    fn fail(&self, number: usize, total: usize, action: &Action, message: &str);
 }

@@ -59,6 +59,30 @@ impl Progress for TextProgress {
     fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
     }
+
+    fn fail(&self, number: usize, total: usize, action: &Action, message: &str) {
+        println!("[{number}/{total}] {}: FAILED: {message}", action.node);
+        std::io::stdout().flush().ok();
+    }
+}
+
+/// Asks for `yes` on the terminal; Err without one.
+fn confirm(question: &str) -> miette::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            code = "apply::no_terminal",
+            help = "review the plan, then pass --auto-approve, or save it with `plan --out` and apply that file",
+            "apply needs a terminal to ask for confirmation"
+        ));
+    }
+    print!("{question} Only 'yes' is accepted: ");
+    std::io::stdout().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .into_diagnostic()?;
+    Ok(answer.trim() == "yes")
 }
 
 fn operator() -> String {
@@ -144,6 +168,7 @@ fn apply_showing(
         None,
         crate::plan::PlanSettings {
             allow_failover: args.allow_failover,
+            ..Default::default()
         },
     )?;
     let palette = Palette {
@@ -160,11 +185,16 @@ fn apply_showing(
     } else if show {
         print!("{}", plan_text(&plan, palette));
     }
-    if !plan.refusals.is_empty() {
+    if !plan.may_apply() {
+        let blocking = plan
+            .health
+            .iter()
+            .filter(|f| f.issue.blocks_apply())
+            .count();
         return Err(miette!(
             code = "apply::refused",
             "apply refused: {} problem(s) above must be resolved first",
-            plan.refusals.len()
+            plan.refusals.len() + blocking
         ));
     }
     if plan.actions.is_empty() {
@@ -173,29 +203,16 @@ fn apply_showing(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if saved.is_none() && !args.auto_approve {
-        if !std::io::stdin().is_terminal() {
-            return Err(miette!(
-                code = "apply::no_terminal",
-                help = "review the plan, then pass --auto-approve, or save it with `plan --out` and apply that file",
-                "apply needs a terminal to ask for confirmation"
-            ));
-        }
-        print!(
-            "\nApply these {} steps to cluster {}? Only 'yes' is accepted: ",
+    let ask = saved.is_none() && !args.auto_approve;
+    if ask
+        && !confirm(&format!(
+            "\nApply these {} steps to cluster {}?",
             plan.actions.len(),
             cluster.name
-        );
-        std::io::stdout().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .into_diagnostic()?;
-        if answer.trim() != "yes" {
-            println!("Apply cancelled; nothing was changed.");
-            return Ok(ExitCode::FAILURE);
-        }
+        ))?
+    {
+        println!("Apply cancelled; nothing was changed.");
+        return Ok(ExitCode::FAILURE);
     }
     let plan_json = serde_json::to_string(&plan).expect("a plan serializes");
     let options = ApplyOptions {
@@ -206,6 +223,40 @@ fn apply_showing(
         plan_id: sha256_bytes(plan_json.as_bytes())[..12].to_owned(),
     };
     println!();
+    let settings = crate::plan::PlanSettings {
+        allow_failover: args.allow_failover,
+        primary_just_started: true,
+    };
+    let replan = || -> Result<Plan, apply::ApplyError> {
+        let failed = |message: String| apply::ApplyError::Failed {
+            node: cluster.primary.clone(),
+            message,
+        };
+        let again = plan_cluster(&path, access, None, settings)
+            .map_err(|error| failed(format!("planning again failed: {error}")))?
+            .plan;
+        println!("\nRead every node again; the rest of the plan:");
+        print!("{}", plan_text(&again, palette));
+        if !again.may_apply() {
+            return Err(failed(
+                "the rest of the plan is refused (see above); nothing more was changed".into(),
+            ));
+        }
+        if ask
+            && !again.actions.is_empty()
+            && !confirm(&format!(
+                "\nApply these {} further steps?",
+                again.actions.len()
+            ))
+            .map_err(|error| failed(error.to_string()))?
+        {
+            return Err(failed(
+                "cancelled; the steps above were not done, those before were".into(),
+            ));
+        }
+        println!();
+        Ok(again)
+    };
     match apply::apply(
         &cluster,
         &desired,
@@ -213,6 +264,7 @@ fn apply_showing(
         &passphrase,
         &options,
         &TextProgress,
+        &replan,
     ) {
         Ok(report) => {
             if let (Some(promotion), Some(refused)) = (&plan.promotion, report.writes_refused) {

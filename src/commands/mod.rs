@@ -35,7 +35,10 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
                 out,
                 detailed_exitcode,
                 target,
-                settings: crate::plan::PlanSettings { allow_failover },
+                settings: crate::plan::PlanSettings {
+                    allow_failover,
+                    ..Default::default()
+                },
             },
             &access.options(),
         ),
@@ -49,7 +52,10 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         } => promote::promote(
             &node,
             &file,
-            (!no_plan).then_some(crate::plan::PlanSettings { allow_failover }),
+            (!no_plan).then_some(crate::plan::PlanSettings {
+                allow_failover,
+                ..Default::default()
+            }),
             &access.options(),
         ),
         Command::Demo { dir, down } => {

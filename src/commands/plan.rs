@@ -133,7 +133,8 @@ pub fn plan(
     for (index, path) in paths.iter().enumerate() {
         let plan = plan_cluster(path, access, target.as_ref(), options.settings)?.plan;
         changes |= !plan.actions.is_empty();
-        refused |= !plan.refusals.is_empty();
+        // Green means healthy: what stays wrong is an error, like a refusal.
+        refused |= !plan.refusals.is_empty() || !plan.health.is_empty();
         if options.json {
             println!(
                 "{}",

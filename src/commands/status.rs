@@ -33,9 +33,16 @@ pub fn status(file: &str, json: bool, access: &AccessOptions) -> miette::Result<
             )
         });
     let rows = status_rows(&cluster, &observed, plan.as_ref());
+    // Green means healthy: every node what the file says, nothing to do.
+    let healthy =
+        rows.iter().all(|row| row.healthy) && plan.as_ref().is_none_or(|plan| plan.is_green());
     if json {
-        let document =
-            serde_json::json!({ "format_version": 1, "cluster": cluster.name, "nodes": rows });
+        let document = serde_json::json!({
+            "format_version": 1,
+            "cluster": cluster.name,
+            "healthy": healthy,
+            "nodes": rows,
+        });
         println!(
             "{}",
             serde_json::to_string_pretty(&document).expect("status serializes")
@@ -43,10 +50,9 @@ pub fn status(file: &str, json: bool, access: &AccessOptions) -> miette::Result<
     } else {
         print!("{}", status_text(&cluster, &rows));
     }
-    let unreachable = rows.iter().any(|row| row.state == "unreachable");
-    Ok(if unreachable {
-        ExitCode::FAILURE
-    } else {
+    Ok(if healthy {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 
 use super::observed::{
-    DataDir, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached, Replica,
-    RoleFacts, SlotFacts, WalReceiver,
+    DataDir, FileSetting, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached,
+    Replica, RoleFacts, SettingLimits, SlotFacts, WalReceiver,
 };
 use super::parse::{conf_settings, controldata, key_values, postgres_version};
 use crate::desired::{MANAGED_SETTINGS, REWIND_FUNCTIONS};
@@ -25,7 +25,7 @@ pub const REWIND_FAILED: &str = "mirrorset-rewind-failed";
 /// Settings read besides those mirrorset writes, the node's own and any in postgresql.auto.conf.
 const ALSO_READ: [&str; 3] = ["data_checksums", "max_connections", "port"];
 
-const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9
+const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10}
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
 if [ -e "$data.mirrorset-rewind-failed" ]; then echo rewind_failed=yes; fi
@@ -45,7 +45,12 @@ if [ -f "$passfile" ]; then printf 'passfile_stat=%s\n' "$(stat -c '%a %U' "$pas
 file tls_ca "$ca"
 file tls_cert "$cert"
 if [ -f "$key" ]; then printf 'key_stat=%s\n' "$(stat -c '%a %U' "$key")"; file tls_key "$key"; fi
-"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "ready=$?"
+for tls in "$ca" "$cert" "$key"; do if [ -f "$tls" ]; then stat -c '%.9Y' "$tls"; fi; done | sort -n | tail -n 1 | sed 's/^/tls_mtime=/'
+if [ -r "$log" ]; then printf 'log_errors='; tail -c 65536 "$log" | grep -E '(FATAL|PANIC|ERROR): ' | tail -n 3 | base64 -w0; echo; fi
+"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; ready=$?; echo "ready=$ready"
+if [ "$ready" != 0 ] && [ -f "$data/PG_VERSION" ] && [ -x "$bin/postgres" ]; then
+  if ! rejected=$("$bin/postgres" -D "$config" -C data_directory 2>&1 >/dev/null); then printf 'config_rejected='; printf '%s' "$rejected" | base64 -w0; echo; fi
+fi
 "#;
 
 pub fn gather(cluster: &Cluster, options: &AccessOptions) -> Observed {
@@ -94,6 +99,7 @@ fn gather_node(
         tls.ca,
         tls.cert,
         tls.key,
+        layout.log_file.clone(),
     ]))?;
     if !output.success() {
         return Err(AccessError::CommandFailed {
@@ -162,6 +168,11 @@ fn gather_node(
         rewind_failed: values.contains_key("rewind_failed"),
         passfile,
         tls_key,
+        tls_mtime: values.get("tls_mtime").and_then(|t| t.parse().ok()),
+        log_errors: file("log_errors")
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        config_rejected: file("config_rejected").filter(|text| !text.trim().is_empty()),
         ..Reached::default()
     };
     if reached.running {
@@ -189,13 +200,15 @@ fn gather_sql(
                 CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,
                 CASE WHEN NOT pg_is_in_recovery()
                      THEN (SELECT min(name) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$') END,
-                (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size')",
+                (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'),
+                extract(epoch FROM pg_conf_load_time())::float8",
         &[],
     )?;
     let in_recovery: bool = row.get(0);
     reached.in_recovery = Some(in_recovery);
     reached.lsn = row.get(3);
     reached.replay_paused = row.get(4);
+    reached.conf_load_time = row.get(7);
     let oldest_segment: Option<String> = row.get(5);
     let segment_bytes: Option<i64> = row.get(6);
     reached.oldest_wal_lsn = oldest_segment
@@ -240,11 +253,25 @@ fn gather_sql(
     names.sort();
     names.dedup();
     for row in sql.query(
-        "SELECT name, setting, unit, context, sourcefile, pending_restart FROM pg_settings WHERE name = ANY($1)",
+        "SELECT name, setting, unit, context, sourcefile, pending_restart,
+                vartype, min_val, max_val, enumvals FROM pg_settings WHERE name = ANY($1)",
         &[&names],
     )? {
+        let name: String = row.get(0);
+        if node.settings.contains_key(&name) {
+            reached.setting_limits.insert(
+                name.clone(),
+                SettingLimits {
+                    vartype: row.get(6),
+                    unit: row.get(2),
+                    min_val: row.get(7),
+                    max_val: row.get(8),
+                    enumvals: row.get::<_, Option<Vec<String>>>(9).unwrap_or_default(),
+                },
+            );
+        }
         reached.settings.insert(
-            row.get(0),
+            name,
             ObservedSetting {
                 setting: row.get(1),
                 unit: row.get(2),
@@ -254,21 +281,47 @@ fn gather_sql(
             },
         );
     }
-    reached.hba_errors = sql
-        .query(
-            "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL",
-            &[],
-        )?
-        .iter()
-        .map(|row| {
-            format!(
+    if node
+        .settings
+        .keys()
+        .any(|name| !reached.settings.contains_key(name))
+    {
+        // Only when a name is unknown: the list a suggestion is taken from.
+        reached.known_settings = sql
+            .query("SELECT name FROM pg_settings ORDER BY name", &[])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+    }
+    // PostgreSQL's verdict on its files as they are now, in one round
+    // trip: pg_hba.conf's errors and the postgresql.conf rows that matter.
+    for row in sql.query(
+        "SELECT 'hba', NULL::int, line_number, NULL::text, NULL::text, NULL::text, error
+         FROM pg_hba_file_rules WHERE error IS NOT NULL
+         UNION ALL
+         SELECT 'conf', seqno, sourceline, sourcefile, name, setting, error
+         FROM pg_file_settings WHERE error IS NOT NULL OR name = ANY($1)",
+        &[&names],
+    )? {
+        let line: Option<i32> = row.get(2);
+        let error: Option<String> = row.get(6);
+        if row.get::<_, String>(0) == "hba" {
+            reached.hba_errors.push(format!(
                 "line {}: {}",
-                row.get::<_, Option<i32>>(0).unwrap_or(0),
-                row.get::<_, String>(1)
-            )
-        })
-        .collect();
-
+                line.unwrap_or(0),
+                error.unwrap_or_default()
+            ));
+        } else {
+            reached.file_settings.push(FileSetting {
+                seqno: row.get::<_, Option<i32>>(1).unwrap_or(0),
+                file: row.get(3),
+                line,
+                name: row.get(4),
+                setting: row.get(5),
+                error,
+            });
+        }
+    }
     let user = cluster.replication.user.as_str();
     let role = sql.query(
         "SELECT rolcanlogin, rolreplication, rolsuper, rolconnlimit::bigint, rolpassword FROM pg_authid WHERE rolname = $1",

@@ -75,6 +75,68 @@ pub struct Reached {
     /// as a primary: a mirror that needs older WAL cannot stream again.
     #[serde(default)]
     pub oldest_wal_lsn: Option<String>,
+    /// PostgreSQL's reading of its configuration files as they are now
+    /// (pg_file_settings), when running: every row with an error, and every
+    /// row of a setting mirrorset writes or the cluster file names.
+    #[serde(default)]
+    pub file_settings: Vec<FileSetting>,
+    /// What pg_settings accepts for each setting the cluster file names.
+    #[serde(default)]
+    pub setting_limits: BTreeMap<String, SettingLimits>,
+    /// Every setting name the server knows; read only when the cluster
+    /// file names one it does not, to suggest the nearest.
+    #[serde(default)]
+    pub known_settings: Vec<String>,
+    /// pg_conf_load_time() as Unix seconds, when running.
+    #[serde(default)]
+    pub conf_load_time: Option<f64>,
+    /// The newest modification time of the TLS files mirrorset wrote, as Unix seconds.
+    #[serde(default)]
+    pub tls_mtime: Option<f64>,
+    /// The last FATAL, PANIC or ERROR lines of the server's log.
+    #[serde(default)]
+    pub log_errors: Vec<String>,
+    /// When the server is not running: why PostgreSQL rejects its
+    /// configuration (`postgres -C`), None when it would accept it.
+    #[serde(default)]
+    pub config_rejected: Option<String>,
+}
+
+/// One row of pg_file_settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSetting {
+    /// The order PostgreSQL read the rows in: a later row wins.
+    pub seqno: i32,
+    pub file: Option<String>,
+    pub line: Option<i32>,
+    pub name: Option<String>,
+    pub setting: Option<String>,
+    pub error: Option<String>,
+}
+
+/// "setting could not be applied": a row that is right but waits for a
+/// restart; every other error is one PostgreSQL refuses the file for.
+pub const PENDING_RESTART_ERROR: &str = "setting could not be applied";
+
+impl FileSetting {
+    /// An error that makes PostgreSQL ignore the changes of the file.
+    pub fn is_error(&self) -> bool {
+        self.error
+            .as_deref()
+            .is_some_and(|error| error != PENDING_RESTART_ERROR)
+    }
+}
+
+/// pg_settings' description of the values a setting takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingLimits {
+    /// bool, integer, real, string or enum.
+    pub vartype: String,
+    pub unit: Option<String>,
+    pub min_val: Option<String>,
+    pub max_val: Option<String>,
+    #[serde(default)]
+    pub enumvals: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -28,6 +28,10 @@ pub struct NodeProbe {
     pub role: Option<ObservedRole>,
     /// For mirrors: whether the primary's PostgreSQL port answers from this node.
     pub reaches_primary: Option<bool>,
+    /// pg_stat_wal_receiver's status and sender, when it runs as a standby.
+    pub receiver: Option<String>,
+    #[serde(skip)]
+    streams_from: Option<String>,
     pub problems: Vec<ProbeProblem>,
 }
 
@@ -74,20 +78,26 @@ impl NodeProbe {
 }
 
 /// Prints what the node has, as key=value lines; paths arrive as arguments.
-const PROBE: &str = r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6
+const PROBE: &str = r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6 login=$7
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; else echo version=; fi
 if [ -f "$data/PG_VERSION" ]; then echo initialized=yes
 elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo initialized=foreign
 else echo initialized=no; fi
 "$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "local_ready=$?"
 if [ -n "$primary_host" ]; then "$bin/pg_isready" -q -h "$primary_host" -p "$primary_port" -t 5; echo "primary_ready=$?"; fi
+if [ -n "$login" ] && [ -f "$data/PG_VERSION" ]; then
+  if said=$("$bin/psql" -XAtqw -d "$login" -c IDENTIFY_SYSTEM 2>&1); then echo login=ok
+  else printf 'login_error='; printf '%s' "$said" | base64 -w0; echo; fi
+fi
 "#;
 
 /// Probes every node of the cluster concurrently; absent nodes are listed, not contacted.
 pub fn probe_cluster(cluster: &Cluster, options: &AccessOptions) -> Vec<NodeProbe> {
-    fan_out(&cluster.nodes, DEFAULT_CONCURRENCY, |node| {
+    let mut probes = fan_out(&cluster.nodes, DEFAULT_CONCURRENCY, |node| {
         probe_node(cluster, node, options)
-    })
+    });
+    compare(cluster, &mut probes);
+    probes
 }
 
 fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodeProbe {
@@ -108,6 +118,8 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
         running: None,
         role: None,
         reaches_primary: None,
+        receiver: None,
+        streams_from: None,
         problems: Vec::new(),
     };
     if !probe.contacted {
@@ -136,6 +148,19 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
         primary.map(|p| p.host.clone()).unwrap_or_default(),
         primary
             .map(|p| p.postgres.port.to_string())
+            .unwrap_or_default(),
+        // The mirror's own replication login, as its WAL receiver makes it.
+        primary
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    crate::desired::replication_conninfo(cluster, node, p, None),
+                    crate::desired::conninfo(&[
+                        ("application_name", "mirrorset-check"),
+                        ("replication", "true"),
+                    ])
+                )
+            })
             .unwrap_or_default(),
     ]);
     let output = match transport.exec_as_postgres(command) {
@@ -195,6 +220,20 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
         ),
         _ => {}
     }
+    if let Some(said) = facts.get("login_error") {
+        let said = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, said)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        probe.problem(
+            format!(
+                "the replication login to {} as {} fails: {}",
+                cluster.primary,
+                cluster.replication.user,
+                said.split_whitespace().collect::<Vec<_>>().join(" ")
+            ),
+            Some("`mirrorset plan` repairs the passfile, the role and pg_hba lines it manages; a rule of your own may reject it first".to_owned()),
+        );
+    }
     if let Some(primary) = primary {
         let ready = fact("primary_ready");
         probe.reaches_primary = Some(ready == "0" || ready == "1");
@@ -211,20 +250,88 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
     probe
 }
 
-/// Asks the running server, over SQL on the same session, whether it is in recovery.
+/// Asks the running server, in one query on the same session: whether it
+/// is in recovery, what its WAL receiver does, and what PostgreSQL says
+/// of its configuration files.
 fn observe_running_role(
     transport: &dyn Transport,
     node: &Node,
     probe: &mut NodeProbe,
 ) -> Option<ObservedRole> {
-    let result = SqlSession::connect(transport, &node.postgres)
-        .and_then(|sql| sql.query_one("SELECT pg_is_in_recovery()", &[]));
+    let result = SqlSession::connect(transport, &node.postgres).and_then(|sql| {
+        sql.query_one(
+            "SELECT pg_is_in_recovery(),
+                    (SELECT status || ' from ' || coalesce(sender_host, '?') FROM pg_stat_wal_receiver),
+                    (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+                    (SELECT sourcefile || ' line ' || sourceline || ': ' || error FROM pg_file_settings
+                     WHERE error IS NOT NULL AND error <> 'setting could not be applied' ORDER BY seqno LIMIT 1),
+                    (SELECT 'pg_hba.conf line ' || line_number || ': ' || error FROM pg_hba_file_rules
+                     WHERE error IS NOT NULL ORDER BY line_number LIMIT 1)",
+            &[],
+        )
+    });
     match result {
-        Ok(row) if row.get::<_, bool>(0) => Some(ObservedRole::Standby),
-        Ok(_) => Some(ObservedRole::Primary),
+        Ok(row) => {
+            probe.receiver = row.get(1);
+            probe.streams_from = row.get(2);
+            for error in [row.get::<_, Option<String>>(3), row.get(4)]
+                .into_iter()
+                .flatten()
+            {
+                probe.problem(
+                    format!("PostgreSQL rejects its configuration: {error}"),
+                    Some("fix that line: until then a reload applies nothing from the file, and a restart fails".to_owned()),
+                );
+            }
+            Some(if row.get::<_, bool>(0) {
+                ObservedRole::Standby
+            } else {
+                ObservedRole::Primary
+            })
+        }
         Err(error) => {
             probe.access_problem(&error);
             None
+        }
+    }
+}
+
+/// What one node's probe cannot tell alone: a second writable primary, a
+/// mirror that does not stream from the file's primary.
+fn compare(cluster: &Cluster, probes: &mut [NodeProbe]) {
+    let primary_host = cluster.node(&cluster.primary).map(|p| p.host.clone());
+    for probe in probes.iter_mut() {
+        match (probe.wanted, probe.role) {
+            ("mirror", Some(ObservedRole::Primary)) => probe.problem(
+                format!(
+                    "runs as a writable primary while the file names {}: split brain",
+                    cluster.primary
+                ),
+                Some(format!(
+                    "stop it now if {} has the data you want (`mirrorset plan` then rewinds it); otherwise name it primary",
+                    cluster.primary
+                )),
+            ),
+            ("primary", Some(ObservedRole::Standby)) => probe.problem(
+                "the file names it primary, but it is a standby".to_owned(),
+                Some("`mirrorset plan` shows the switchover that makes it primary".to_owned()),
+            ),
+            ("mirror", Some(ObservedRole::Standby))
+                if probe.streams_from.is_none() || probe.streams_from != primary_host =>
+            {
+                let receiver = probe
+                    .receiver
+                    .clone()
+                    .unwrap_or_else(|| "no WAL receiver".to_owned());
+                probe.problem(
+                    format!(
+                        "does not stream from {} ({receiver})",
+                        cluster.primary
+                    ),
+                    Some("the server log says why; `mirrorset plan` shows what mirrorset would change".to_owned()),
+                )
+            }
+            _ => {}
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct Plan {
     pub warnings: Vec<Finding>,
     /// Why the plan cannot be applied as is; any refusal makes `plan` exit 1.
     pub refusals: Vec<Finding>,
+    /// What stays unhealthy after this plan, by stable code; any makes
+    /// `plan` exit 1, and those that `blocks_apply` make apply refuse.
+    #[serde(default)]
+    pub health: Vec<super::HealthFinding>,
     /// When the plan moves the primary to another node: how, and when writes stop.
     #[serde(default)]
     pub promotion: Option<Promotion>,
@@ -56,11 +60,26 @@ pub enum PromotionKind {
     Failover,
 }
 
+impl Plan {
+    /// Nothing is to be done and nothing is wrong: the cluster is what the file says.
+    pub fn is_green(&self) -> bool {
+        self.actions.is_empty() && self.refusals.is_empty() && self.health.is_empty()
+    }
+
+    /// Nothing refused, and no finding that makes applying unsafe.
+    pub fn may_apply(&self) -> bool {
+        self.refusals.is_empty() && !self.health.iter().any(|f| f.issue.blocks_apply())
+    }
+}
+
 /// Options that change what a plan may do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlanSettings {
     /// Promote a mirror although the old primary cannot be stopped first.
     pub allow_failover: bool,
+    /// Apply has just started the primary (a `Replan` step): its mirrors
+    /// are reconnecting, so apply waits for them instead of calling them unhealthy.
+    pub primary_just_started: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -204,6 +223,10 @@ pub enum ActionKind {
     WaitStreaming {
         upstream: String,
     },
+    /// Facts that could only be read from a running server were unknown
+    /// when the plan was made: apply reads every node again here and
+    /// plans (and shows) the rest.
+    Replan,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

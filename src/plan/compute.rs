@@ -12,6 +12,7 @@ use super::action::{
     Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, PlanSettings,
     Precondition, Summary,
 };
+use super::health::{HealthFinding, HealthIssue};
 use super::settings::setting_differs;
 use super::topology::PromotionCase;
 use crate::desired::{
@@ -65,6 +66,9 @@ pub(super) struct Planner<'a> {
     pub(super) refusals: Vec<Finding>,
     /// Set when the named primary is not the running one.
     pub(super) promotion: Option<PromotionCase<'a>>,
+    pub(super) health: Vec<HealthFinding>,
+    /// Nodes whose TLS files changed after the server last loaded them.
+    pub(super) stale_tls: BTreeSet<String>,
 }
 
 pub fn plan(
@@ -84,6 +88,8 @@ pub fn plan(
         warnings: Vec::new(),
         refusals: Vec::new(),
         promotion: None,
+        health: Vec::new(),
+        stale_tls: BTreeSet::new(),
     };
     let blocked = planner.refusals_first();
     let mut promotion = None;
@@ -92,11 +98,15 @@ pub fn plan(
             Some(case) => promotion = Some(planner.plan_promotion(case)),
             None => {
                 let primary = cluster.node(&cluster.primary).expect("validated");
-                if let Some(facts) = planner.facts(primary) {
-                    planner.plan_primary(primary, facts);
-                }
-                for node in cluster.mirrors() {
-                    planner.plan_mirror(node);
+                match planner.facts(primary) {
+                    Some(facts) if !facts.running => planner.plan_stopped_primary(primary, facts),
+                    Some(facts) => {
+                        planner.plan_primary(primary, facts);
+                        for node in cluster.mirrors() {
+                            planner.plan_mirror(node);
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -106,6 +116,15 @@ pub fn plan(
             .filter(|node| node.state == NodeState::Standalone)
         {
             planner.plan_standalone(node);
+        }
+    }
+    for node in cluster
+        .nodes
+        .iter()
+        .filter(|node| node.state != NodeState::Absent)
+    {
+        if let Some(facts) = planner.facts(node) {
+            planner.verdict(node, facts);
         }
     }
     passfiles_before_new_password(cluster, &mut planner.actions);
@@ -122,6 +141,7 @@ pub fn plan(
         actions: planner.actions,
         warnings: planner.warnings,
         refusals: planner.refusals,
+        health: planner.health,
         promotion,
         summary,
     }
@@ -185,7 +205,7 @@ impl<'a> Planner<'a> {
             .and_then(NodeFacts::reached)
     }
 
-    fn desired_node(&self, node: &Node) -> &'a DesiredNode {
+    pub(super) fn desired_node(&self, node: &Node) -> &'a DesiredNode {
         self.desired
             .node(&node.name)
             .expect("every node has a desired state")
@@ -453,12 +473,6 @@ impl<'a> Planner<'a> {
                 format!("{hba_path} does not exist; replication access cannot be granted"),
             ),
         }
-        for error in &facts.hba_errors {
-            self.warn(
-                Some(node),
-                format!("pg_hba.conf has an error PostgreSQL ignores: {error}"),
-            );
-        }
         changed
     }
 
@@ -520,7 +534,7 @@ impl<'a> Planner<'a> {
         found: Option<&PassfileFacts>,
         wanted: &Secret<String>,
         words: SecretFileWords,
-    ) {
+    ) -> bool {
         let (change, reason) = match found {
             None => (Change::Add, words.missing.to_owned()),
             Some(found) if found.content.expose() != wanted.expose() => {
@@ -533,7 +547,7 @@ impl<'a> Planner<'a> {
                     words.name, found.mode, found.owner, words.unsafe_mode
                 ),
             ),
-            Some(_) => return,
+            Some(_) => return false,
         };
         self.push(
             node,
@@ -549,14 +563,18 @@ impl<'a> Planner<'a> {
             reason,
             Precondition::None,
         );
+        true
     }
 
     /// The CA, certificate and key beside the passfile, when the cluster
     /// file names them; written before the settings that point at them.
-    pub(super) fn plan_tls_files(&mut self, node: &Node, facts: &Reached) {
+    /// Returns whether the server must load them again: they change, or
+    /// changed since it last read its configuration.
+    pub(super) fn plan_tls_files(&mut self, node: &Node, facts: &Reached) -> bool {
         let Some(tls) = self.desired_node(node).tls.clone() else {
-            return;
+            return false;
         };
+        let mut changed = false;
         let public = [
             (
                 &tls.paths.ca,
@@ -579,9 +597,9 @@ impl<'a> Planner<'a> {
         ];
         for (path, before, after, (differs, missing)) in public {
             let reason = if before.is_some() { differs } else { missing };
-            self.plan_file(node, path.clone(), before, after.clone(), 0o644, reason);
+            changed |= self.plan_file(node, path.clone(), before, after.clone(), 0o644, reason);
         }
-        self.plan_secret_file(
+        changed |= self.plan_secret_file(
             node,
             tls.paths.key.clone(),
             facts.tls_key.as_ref(),
@@ -593,6 +611,14 @@ impl<'a> Planner<'a> {
                 unsafe_mode: "PostgreSQL refuses a key others can read",
             },
         );
+        let loaded_before_written = matches!(
+            (facts.tls_mtime, facts.conf_load_time),
+            (Some(written), Some(loaded)) if written > loaded
+        );
+        if loaded_before_written && !changed {
+            self.stale_tls.insert(node.name.to_string());
+        }
+        changed || loaded_before_written
     }
 
     /// ALTER SYSTEM values that would override mirrorset.conf.
@@ -644,6 +670,10 @@ impl<'a> Planner<'a> {
 
     pub(super) fn plan_service(&mut self, node: &Node, facts: &Reached, files_changed: bool) {
         if !facts.running {
+            if facts.config_rejected.is_some() {
+                // It would not start: the verdict names why.
+                return;
+            }
             self.push(
                 node,
                 Change::Step,
@@ -666,6 +696,13 @@ impl<'a> Planner<'a> {
             .collect();
         let files_changed = files_changed || !resets.is_empty();
         let mut changed = self.changed_settings(node, facts);
+        // Never restart into a value another file imposes: the verdict refuses it.
+        let overridden: Vec<String> = self
+            .overridden(node, facts)
+            .iter()
+            .filter_map(|row| row.name.clone())
+            .collect();
+        changed.retain(|(name, _)| !overridden.contains(name));
         let desired = self.desired_node(node);
         changed.retain(|(name, _)| {
             !resets.contains(name)
@@ -693,7 +730,10 @@ impl<'a> Planner<'a> {
                 Precondition::None,
             );
         } else if !changed.is_empty() || files_changed {
-            let reason = if changed.is_empty() {
+            let reason = if changed.is_empty() && self.stale_tls.contains(node.name.as_str()) {
+                "the certificate, key or CA changed on disk after the server last loaded them"
+                    .to_owned()
+            } else if changed.is_empty() {
                 "configuration files changed".to_owned()
             } else {
                 format!(
@@ -713,34 +753,41 @@ impl<'a> Planner<'a> {
                 Precondition::None,
             );
         }
-        for (name, setting) in &facts.settings {
-            let from_elsewhere = setting.source_file.as_deref().is_some_and(|file| {
-                !file.ends_with(MIRRORSET_CONF)
-                    && !file.ends_with("postgresql.conf")
-                    && !file.ends_with("postgresql.auto.conf")
-            });
-            if from_elsewhere && self.desired_node(node).settings.contains_key(name) {
-                self.warn(
-                    Some(node),
-                    format!(
-                        "{name} is set in {} after mirrorset.conf, which it overrides",
-                        setting.source_file.as_deref().unwrap_or("")
-                    ),
-                );
-            }
-        }
     }
 
     /// The primary's files, service, role and slots, against `facts`
     /// (as observed, or as they will be once a promotion is done).
     pub(super) fn plan_primary(&mut self, primary: &Node, facts: &Reached) {
-        self.plan_tls_files(primary, facts);
-        let files_changed = self.plan_config_files(primary, facts);
+        let tls_changed = self.plan_tls_files(primary, facts);
+        let files_changed = self.plan_config_files(primary, facts) || tls_changed;
         self.plan_passfile(primary, facts);
         self.plan_auto_conf(primary, facts);
         self.plan_service(primary, facts, files_changed);
         self.plan_role(primary, facts);
         self.plan_slots(primary, facts);
+    }
+
+    /// A primary that is not running: its files, a start, and then a new
+    /// plan. What only SQL can tell (its role, slots, settings, and from
+    /// them its mirrors' steps) is unknown now, never assumed missing.
+    fn plan_stopped_primary(&mut self, primary: &Node, facts: &Reached) {
+        self.plan_tls_files(primary, facts);
+        self.plan_config_files(primary, facts);
+        self.plan_passfile(primary, facts);
+        if facts.config_rejected.is_some() {
+            return;
+        }
+        self.plan_service(primary, facts, false);
+        self.push(
+            primary,
+            Change::Step,
+            ActionKind::Replan,
+            format!(
+                "{} was not running, so its role, slots and settings could not be read: apply reads every node again once it runs, then shows and does the rest",
+                primary.name
+            ),
+            Precondition::None,
+        );
     }
 
     fn plan_role(&mut self, primary: &Node, facts: &Reached) {
@@ -885,10 +932,12 @@ impl<'a> Planner<'a> {
             }
         };
         self.plan_passfile(node, facts);
-        self.plan_tls_files(node, facts);
+        let tls_changed = self.plan_tls_files(node, facts);
         let data_dir = node.postgres.data_dir.clone();
         match rejoin {
-            Rejoin::Streams => self.plan_streaming_mirror(node, facts, primary, primary_facts),
+            Rejoin::Streams => {
+                self.plan_streaming_mirror(node, facts, primary, primary_facts, tls_changed)
+            }
             Rejoin::Clone {
                 change,
                 move_aside,
@@ -1220,10 +1269,11 @@ impl<'a> Planner<'a> {
         facts: &Reached,
         primary: &Node,
         primary_facts: Option<&Reached>,
+        tls_changed: bool,
     ) {
         let desired = self.desired_node(node);
         let data_dir = &node.postgres.data_dir;
-        let files_changed = self.plan_config_files(node, facts);
+        let files_changed = self.plan_config_files(node, facts) || tls_changed;
         if desired.standby_signal && !facts.standby_signal {
             self.push(
                 node,
@@ -1262,6 +1312,7 @@ impl<'a> Planner<'a> {
                 && w.sender_host.as_deref() == Some(primary.host.as_str())
                 && w.sender_port
                     .is_none_or(|port| port == i32::from(primary.postgres.port))
+                && w.slot_name.as_deref() == Some(node.slot.as_str())
         });
         let conninfo_changes = match (
             desired.settings.get("primary_conninfo"),
@@ -1279,15 +1330,46 @@ impl<'a> Planner<'a> {
             a.node == node.name.as_str()
                 && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
         });
-        if restarted || conninfo_changes || (!streaming && slot_planned) {
+        // Anything planned for a mirror that does not stream may be what
+        // it lacks (its passfile, its pg_hba lines, its slot): apply waits
+        // and says why if it still does not stream.
+        let repairs_planned = slot_planned
+            || self.actions.iter().any(|a| {
+                a.node == node.name.as_str()
+                    || (a.node == primary.name.as_str() && is_access_change(&a.kind))
+            });
+        // A primary that (re)starts drops its walsenders: its mirrors reconnect.
+        let primary_starts = self.settings.primary_just_started
+            || self.actions.iter().any(|a| {
+                a.node == primary.name.as_str()
+                    && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
+            });
+        if restarted
+            || conninfo_changes
+            || (facts.running && primary_starts)
+            || (!streaming && repairs_planned)
+        {
             self.wait_streaming(node, primary);
         } else if !streaming && facts.running {
-            self.warn(
-                Some(node),
+            let receiver = facts.wal_receiver.as_ref().map(|w| {
                 format!(
-                    "{} runs but does not stream from {}",
-                    node.name, primary.name
-                ),
+                    "{} from {}:{} through slot {}",
+                    w.status,
+                    w.sender_host.as_deref().unwrap_or("?"),
+                    w.sender_port.map_or("?".to_owned(), |p| p.to_string()),
+                    w.slot_name.as_deref().unwrap_or("(none)")
+                )
+            });
+            self.unhealthy(
+                node,
+                HealthIssue::MirrorNotStreaming {
+                    upstream: primary.name.to_string(),
+                    receiver,
+                    cause: facts
+                        .log_errors
+                        .last()
+                        .map(|line| super::verdict::server_message(line)),
+                },
             );
         }
         let lag = primary_facts
@@ -1372,6 +1454,15 @@ impl<'a> Planner<'a> {
             .expect("the mirror has a restart action");
         let moved: Vec<Action> = self.actions.drain(first..=mirror_restart).collect();
         self.actions.splice(primary_at..primary_at, moved);
+    }
+}
+
+/// A change on the primary that can decide whether a mirror may log in.
+fn is_access_change(kind: &ActionKind) -> bool {
+    match kind {
+        ActionKind::WriteFile { path, .. } => path.ends_with("pg_hba.conf"),
+        ActionKind::EnsureRole { .. } | ActionKind::Reload | ActionKind::Restart { .. } => true,
+        _ => false,
     }
 }
 

@@ -5,15 +5,19 @@
 
 mod action;
 mod compute;
+mod health;
 mod settings;
 mod topology;
+mod verdict;
 
 pub use action::{
     Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, PlanSettings,
     Precondition, Promotion, PromotionKind, Summary,
 };
 pub use compute::{plan, sha256_bytes, summarize};
-pub use settings::setting_differs;
+pub use health::{HealthFinding, HealthIssue};
+pub use settings::{check_value, setting_differs};
+pub use verdict::{server_message, server_messages};
 
 /// The JSON schema of a saved plan (`--json`, `--out`).
 pub fn plan_schema_json() -> String {

@@ -1,7 +1,7 @@
 //! Whether a desired setting differs from what the server runs with,
 //! comparing in the server's own base unit (pg_settings.unit). Pure.
 
-use crate::facts::observed::ObservedSetting;
+use crate::facts::observed::{ObservedSetting, SettingLimits};
 use crate::model::{GucDuration, SettingValue, Size};
 
 /// The size of one pg_settings unit in bytes or microseconds, e.g. "8kB" -> 8192.
@@ -68,9 +68,132 @@ pub fn setting_differs(desired: &SettingValue, observed: &ObservedSetting) -> bo
     }
 }
 
+/// Whether the server would accept `value` for a setting pg_settings
+/// describes with `limits`; Err says what it accepts.
+pub fn check_value(value: &SettingValue, limits: &SettingLimits) -> Result<(), String> {
+    let range = |unit: &str| match (&limits.min_val, &limits.max_val) {
+        (Some(min), Some(max)) => format!("from {min} to {max}{unit}"),
+        _ => String::new(),
+    };
+    let unit_words = limits
+        .unit
+        .as_deref()
+        .map(|unit| format!(" (in units of {unit})"))
+        .unwrap_or_default();
+    match limits.vartype.as_str() {
+        "bool" => {
+            let ok = match value {
+                SettingValue::Bool(_) => true,
+                SettingValue::Integer(n) => *n == 0 || *n == 1,
+                SettingValue::String(text) => bool_word(text).is_some(),
+                SettingValue::Float(_) => false,
+            };
+            ok.then_some(()).ok_or_else(|| "on or off".to_owned())
+        }
+        "integer" | "real" => {
+            let number = match value {
+                SettingValue::Integer(n) => Some(*n as f64),
+                SettingValue::Float(x) if limits.vartype == "real" => Some(*x),
+                SettingValue::Float(_) | SettingValue::Bool(_) => None,
+                SettingValue::String(text) => text.trim().parse::<f64>().ok().or_else(|| {
+                    let (is_size, scale) = limits.unit.as_deref().and_then(unit_scale)?;
+                    let base = if is_size {
+                        text.parse::<Size>().ok()?.bytes() as f64
+                    } else {
+                        text.parse::<GucDuration>().ok()?.as_duration().as_micros() as f64
+                    };
+                    Some(base / scale as f64)
+                }),
+            };
+            let kind = if limits.vartype == "integer" {
+                "an integer"
+            } else {
+                "a number"
+            };
+            let accepted = format!("{kind} {}{unit_words}", range(""))
+                .trim_end()
+                .to_owned();
+            let Some(number) = number.filter(|n| n.is_finite()) else {
+                return Err(accepted);
+            };
+            let bound = |text: &Option<String>| text.as_deref().and_then(|t| t.parse::<f64>().ok());
+            let below = bound(&limits.min_val).is_some_and(|min| number < min);
+            let above = bound(&limits.max_val).is_some_and(|max| number > max);
+            if below || above {
+                Err(accepted)
+            } else {
+                Ok(())
+            }
+        }
+        "enum" => {
+            let word = match value {
+                SettingValue::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            if limits
+                .enumvals
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(word.trim()))
+            {
+                Ok(())
+            } else {
+                Err(format!("one of {}", limits.enumvals.join(", ")))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn limits(vartype: &str, unit: Option<&str>, range: Option<(&str, &str)>) -> SettingLimits {
+        SettingLimits {
+            vartype: vartype.into(),
+            unit: unit.map(str::to_owned),
+            min_val: range.map(|r| r.0.to_owned()),
+            max_val: range.map(|r| r.1.to_owned()),
+            enumvals: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn checks_values_against_pg_settings() {
+        let text = |t: &str| SettingValue::String(t.into());
+        let shared_buffers = limits("integer", Some("8kB"), Some(("16", "1073741823")));
+        assert_eq!(check_value(&text("64MB"), &shared_buffers), Ok(()));
+        assert_eq!(
+            check_value(&SettingValue::Integer(8192), &shared_buffers),
+            Ok(())
+        );
+        assert_eq!(
+            check_value(&text("64KB"), &shared_buffers),
+            Err("an integer from 16 to 1073741823 (in units of 8kB)".into())
+        );
+        assert!(check_value(&text("8kB"), &shared_buffers).is_err());
+        assert!(check_value(&SettingValue::Float(1.5), &shared_buffers).is_err());
+        let max_connections = limits("integer", None, Some(("1", "262143")));
+        assert!(check_value(&SettingValue::Integer(0), &max_connections).is_err());
+        assert_eq!(check_value(&text("200"), &max_connections), Ok(()));
+        let mut wal_level = limits("enum", None, None);
+        wal_level.enumvals = vec!["minimal".into(), "replica".into(), "logical".into()];
+        assert_eq!(check_value(&text("Replica"), &wal_level), Ok(()));
+        assert_eq!(
+            check_value(&text("archive"), &wal_level),
+            Err("one of minimal, replica, logical".into())
+        );
+        let fsync = limits("bool", None, None);
+        assert_eq!(check_value(&text("off"), &fsync), Ok(()));
+        assert!(check_value(&text("maybe"), &fsync).is_err());
+        let factor = limits("real", None, Some(("0", "100")));
+        assert_eq!(check_value(&SettingValue::Float(0.2), &factor), Ok(()));
+        assert!(check_value(&SettingValue::Float(f64::NAN), &factor).is_err());
+        assert_eq!(
+            check_value(&text("anything"), &limits("string", None, None)),
+            Ok(())
+        );
+    }
 
     fn observed(setting: &str, unit: Option<&str>) -> ObservedSetting {
         ObservedSetting {

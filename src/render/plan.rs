@@ -75,6 +75,7 @@ pub fn describe_action(action: &Action) -> String {
             data_dir,
         } => format!("pg_rewind {data_dir} from {from_node} ({from_host}:{from_port})"),
         ActionKind::WaitStreaming { upstream } => format!("wait until streaming from {upstream}"),
+        ActionKind::Replan => "read every node again, then plan and show the rest".to_owned(),
         ActionKind::EnsureRole { user, .. } => format!(
             "role {user}: {}",
             action.kind.sql_preview().unwrap_or_default()
@@ -227,9 +228,27 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
         palette.paint("31", "x"),
         &plan.refusals,
     );
+    if !plan.health.is_empty() {
+        out.push_str("\nUnhealthy, and not repaired by this plan:\n");
+        for finding in &plan.health {
+            let marker = if finding.issue.blocks_apply() {
+                palette.paint("31", "x")
+            } else {
+                palette.paint("31", "!")
+            };
+            out.push_str(&format!(
+                "  {marker} {}: {} [{}]\n",
+                finding.node,
+                super::describe_health(&finding.issue),
+                finding.issue.code()
+            ));
+        }
+    }
     let summary = &plan.summary;
-    if plan.actions.is_empty() && !plan.refusals.is_empty() {
+    if plan.actions.is_empty() && !plan.may_apply() {
         out.push_str("\nNo actions: resolve what was refused, then plan again.\n");
+    } else if plan.actions.is_empty() && !plan.health.is_empty() {
+        out.push_str("\nNo changes, but the cluster is not healthy: see above.\n");
     } else if plan.actions.is_empty() {
         out.push_str("\nNo changes: the cluster matches the file.\n");
     } else {

@@ -6,14 +6,22 @@ use serde::Serialize;
 use super::table::table;
 use crate::facts::{DataDir, NodeFacts, Observed};
 use crate::model::{Cluster, NodeState};
-use crate::plan::Plan;
+use crate::plan::{HealthIssue, Plan, server_message, server_messages};
+use crate::render::describe_health;
 
 #[derive(Debug, Serialize)]
 pub struct NodeStatus {
     pub name: String,
     pub host: String,
-    /// "active primary", "streaming standby", "catching up", "stopped", "empty", "unreachable", "diverged", …
+    /// In the operator's words: "active" (the file's primary, writable),
+    /// "standby", "demoted" (a former primary to be rewound), "failed",
+    /// "diverged" (split brain, or a timeline ahead of the primary), "new"
+    /// (to be cloned), "standalone" or "absent".
     pub state: String,
+    /// The node is what the file says, and working.
+    pub healthy: bool,
+    /// Why it is not, one reason each.
+    pub causes: Vec<String>,
     pub upstream: Option<String>,
     pub timeline: Option<u32>,
     pub lsn: Option<String>,
@@ -32,6 +40,7 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
         .node(&cluster.primary)
         .and_then(|p| observed.nodes.get(&p.name))
         .and_then(NodeFacts::reached);
+    let primary_node = cluster.node(&cluster.primary);
     let primary_timeline = primary.and_then(|p| p.timeline);
     cluster
         .nodes
@@ -45,48 +54,133 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                     .find(|r| r.application_name == node.name.as_str())
             });
             let slot = primary.and_then(|p| p.slots.iter().find(|s| s.name == node.slot.as_str()));
-            let state = match (facts, reached) {
-                (Some(NodeFacts::No { .. }), _) => "unreachable".to_owned(),
+            let is_primary = node.name == cluster.primary;
+            let (state, cause): (&str, Option<String>) = match (facts, reached) {
+                (Some(NodeFacts::No { reason }), _) => ("failed", Some(reason.clone())),
                 (Some(NodeFacts::Skipped), _) | (None, _) | (Some(NodeFacts::Yes(_)), None) => {
-                    "absent (not contacted)".to_owned()
+                    ("absent", None)
                 }
-                (_, Some(r)) if r.running && r.in_recovery == Some(false) => {
-                    if node.name == cluster.primary {
-                        "active primary".to_owned()
+                (_, Some(r)) if r.is_running_primary() => {
+                    if is_primary {
+                        ("active", None)
+                    } else if node.state == NodeState::Standalone {
+                        ("standalone", None)
                     } else {
-                        "writable primary (not the file's)".to_owned()
+                        (
+                            "diverged",
+                            Some(format!(
+                                "runs as a writable primary while the file names {}: split brain",
+                                cluster.primary
+                            )),
+                        )
                     }
                 }
                 (_, Some(r)) if r.running => {
-                    let streaming = r
-                        .wal_receiver
-                        .as_ref()
-                        .is_some_and(|w| w.status == "streaming");
+                    let streams_as_wanted = primary_node.is_some_and(|p| {
+                        r.wal_receiver.as_ref().is_some_and(|w| {
+                            w.status == "streaming"
+                                && w.sender_host.as_deref() == Some(p.host.as_str())
+                                && w.slot_name.as_deref() == Some(node.slot.as_str())
+                        })
+                    });
                     let diverged =
                         matches!((r.timeline, primary_timeline), (Some(t), Some(p)) if t > p);
                     if diverged {
-                        "diverged".to_owned()
-                    } else if !streaming {
-                        "standby, not streaming".to_owned()
-                    } else if replica.is_some_and(|r| {
-                        r.state == "catchup" || r.lag_bytes.unwrap_or(0) > 16 * 1024 * 1024
-                    }) {
-                        "catching up".to_owned()
+                        (
+                            "diverged",
+                            Some(format!(
+                                "on timeline {}, ahead of {}'s {}",
+                                r.timeline.unwrap_or(0),
+                                cluster.primary,
+                                primary_timeline.unwrap_or(0)
+                            )),
+                        )
+                    } else if is_primary {
+                        (
+                            "standby",
+                            Some("the file names it primary: plan promotes it".to_owned()),
+                        )
+                    } else if node.state != NodeState::Member {
+                        ("standby", Some(format!("the file wants it {}", node.state)))
+                    } else if streams_as_wanted {
+                        ("standby", None)
                     } else {
-                        "streaming standby".to_owned()
+                        let receiver = r
+                            .wal_receiver
+                            .as_ref()
+                            .map(|w| format!("WAL receiver {}", w.status))
+                            .unwrap_or_else(|| "no WAL receiver".to_owned());
+                        let log = r
+                            .log_errors
+                            .last()
+                            .map(|l| format!("; last log error: {}", server_message(l)))
+                            .unwrap_or_default();
+                        (
+                            "failed",
+                            Some(format!(
+                                "does not stream from {} through slot {} ({receiver}){log}",
+                                cluster.primary, node.slot
+                            )),
+                        )
                     }
                 }
                 (_, Some(r)) => match r.data_dir {
-                    DataDir::Initialized { .. } => "stopped".to_owned(),
-                    DataDir::Incomplete => "clone interrupted".to_owned(),
-                    DataDir::Foreign => "not PostgreSQL".to_owned(),
-                    _ => "empty".to_owned(),
+                    DataDir::Initialized { .. } if r.was_primary() && !is_primary => (
+                        "demoted",
+                        Some("a former primary, stopped: plan rewinds it into a mirror".to_owned()),
+                    ),
+                    DataDir::Initialized { .. } => (
+                        "failed",
+                        Some(match &r.config_rejected {
+                            Some(error) => format!(
+                                "not running, and would not start: {}",
+                                server_messages(error)
+                            ),
+                            None => "not running".to_owned(),
+                        }),
+                    ),
+                    DataDir::Incomplete => ("failed", Some("a clone was interrupted".to_owned())),
+                    DataDir::Foreign => (
+                        "failed",
+                        Some("its data directory is not PostgreSQL's".to_owned()),
+                    ),
+                    _ if node.state == NodeState::Member && !is_primary => {
+                        ("new", Some("no data yet: plan clones it".to_owned()))
+                    }
+                    _ => ("failed", Some("no data".to_owned())),
                 },
             };
+            let mut causes: Vec<String> = cause.into_iter().collect();
+            if let Some(plan) = plan {
+                causes.extend(
+                    plan.health
+                        .iter()
+                        .filter(|f| f.node == node.name.as_str())
+                        .filter(|f| !matches!(f.issue, HealthIssue::MirrorNotStreaming { .. }))
+                        .map(|f| describe_health(&f.issue)),
+                );
+                causes.extend(
+                    plan.refusals
+                        .iter()
+                        .filter(|f| f.node.as_deref() == Some(node.name.as_str()))
+                        .map(|f| f.message.clone()),
+                );
+            }
+            let planned_changes = plan.map(|p| {
+                p.actions
+                    .iter()
+                    .filter(|a| a.node == node.name.as_str())
+                    .count()
+            });
+            let healthy = matches!(state, "active" | "standby" | "absent" | "standalone")
+                && causes.is_empty()
+                && planned_changes.unwrap_or(0) == 0;
             NodeStatus {
                 name: node.name.to_string(),
                 host: node.host.clone(),
-                state,
+                state: state.to_owned(),
+                healthy,
+                causes,
                 upstream: reached.and_then(|r| r.wal_receiver.as_ref()).and_then(|w| {
                     w.sender_host
                         .as_ref()
@@ -96,13 +190,11 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                 lsn: reached.and_then(|r| r.lsn.clone()),
                 lag_bytes: replica.and_then(|r| r.lag_bytes),
                 lag_ms: replica.and_then(|r| r.lag_ms),
-                slot: (node.name != cluster.primary && node.state == NodeState::Member).then(
-                    || match slot {
-                        Some(slot) if slot.active => "active".to_owned(),
-                        Some(_) => "inactive".to_owned(),
-                        None => "missing".to_owned(),
-                    },
-                ),
+                slot: (!is_primary && node.state == NodeState::Member).then(|| match slot {
+                    Some(slot) if slot.active => "active".to_owned(),
+                    Some(_) => "inactive".to_owned(),
+                    None => "missing".to_owned(),
+                }),
                 slot_retained_bytes: slot.and_then(|s| s.retained_bytes),
                 pending_restart: reached
                     .map(|r| {
@@ -113,12 +205,7 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                             .collect()
                     })
                     .unwrap_or_default(),
-                planned_changes: plan.map(|p| {
-                    p.actions
-                        .iter()
-                        .filter(|a| a.node == node.name.as_str())
-                        .count()
-                }),
+                planned_changes,
             }
         })
         .collect()
@@ -159,8 +246,28 @@ pub fn status_text(cluster: &Cluster, rows: &[NodeStatus]) -> String {
             ]
         })
         .collect();
+    let mut causes = String::new();
+    for row in rows {
+        for cause in &row.causes {
+            causes.push_str(&format!("{}: {cause}\n", row.name));
+        }
+    }
+    let unhealthy = rows.iter().filter(|row| !row.healthy).count();
+    let verdict = if unhealthy == 0 {
+        format!("All {} nodes are what the file says.\n", rows.len())
+    } else {
+        format!(
+            "{unhealthy} of {} nodes are not what the file says.\n",
+            rows.len()
+        )
+    };
+    let causes = if causes.is_empty() {
+        String::new()
+    } else {
+        format!("\n{causes}")
+    };
     format!(
-        "cluster {} (primary {})\n\n{}",
+        "cluster {} (primary {})\n\n{}{causes}\n{verdict}",
         cluster.name,
         cluster.primary,
         table(

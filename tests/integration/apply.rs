@@ -190,7 +190,7 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
     for node in ["node2", "node3"] {
         let row = status.stdout.lines().find(|l| l.starts_with(node)).unwrap();
         assert!(
-            row.contains("streaming standby  node1") && row.contains("in sync"),
+            row.contains("standby  node1") && row.contains("in sync"),
             "{}",
             status.stdout
         );

@@ -23,7 +23,7 @@ fn demo_builds_a_streaming_cluster_and_takes_it_down() {
     let streaming = output
         .stdout
         .lines()
-        .filter(|l| l.contains("streaming standby  node1"))
+        .filter(|l| l.contains("standby  node1"))
         .count();
     assert_eq!(streaming, 2, "{}", output.stdout);
     assert!(
@@ -66,7 +66,7 @@ fn demo_builds_a_streaming_cluster_and_takes_it_down() {
         status
             .stdout
             .lines()
-            .filter(|l| l.contains("streaming standby  node2"))
+            .filter(|l| l.contains("standby  node2"))
             .count(),
         2,
         "{}",

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use mirrorset::desired::{Desired, REWIND_FUNCTIONS, desired, with_block, with_include_line};
 use mirrorset::facts::observed::{
-    DataDir, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached, RoleFacts,
-    SlotFacts, WalReceiver,
+    DataDir, FileSetting, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached,
+    RoleFacts, SettingLimits, SlotFacts, WalReceiver,
 };
 use mirrorset::model::{Cluster, NodeName, Secret, scram_verifier};
 use mirrorset::render::{Palette, plan_text};
@@ -240,6 +240,7 @@ fn converged(cluster: &Cluster) -> Observed {
             replicas: Vec::new(),
             replay_paused: (!is_primary).then_some(false),
             oldest_wal_lsn: is_primary.then(|| "0/1000000".into()),
+            ..Reached::default()
         };
         nodes.insert(node.name.clone(), NodeFacts::Yes(Box::new(reached)));
     }
@@ -335,6 +336,56 @@ const DB3_STANDALONE: (&str, &str) = (
     "[nodes.db3]\nhost = \"10.0.0.3\"\n",
     "[nodes.db3]\nhost  = \"10.0.0.3\"\nstate = \"standalone\"\n",
 );
+
+const MISSPELLED_SETTING: (&str, &str) = (
+    "work_mem = \"16MB\"\n",
+    "work_mem = \"16MB\"\nshared_bufers = \"64MB\"\nmax_connections = 0\n",
+);
+
+/// pg_file_settings rows as PostgreSQL 15 reports a node's files: every
+/// setting of its mirrorset.conf, read after postgresql.conf.
+fn file_settings(cluster: &Cluster, node: &str) -> Vec<FileSetting> {
+    let wanted = desired(cluster, &secret(), None);
+    let config_dir = &cluster.node(&name(node)).unwrap().postgres.config_dir;
+    wanted
+        .node(&name(node))
+        .unwrap()
+        .settings
+        .iter()
+        .enumerate()
+        .map(|(index, (setting, value))| FileSetting {
+            seqno: 20 + index as i32,
+            file: Some(format!("{config_dir}/mirrorset.conf")),
+            line: Some(3 + index as i32),
+            name: Some(setting.clone()),
+            setting: Some(as_pg_setting(setting, value)),
+            error: None,
+        })
+        .collect()
+}
+
+/// The primary crashed (stopped without a shutdown checkpoint) but its
+/// host answers: nothing that needs SQL could be read.
+fn primary_stopped(_: &Cluster, o: &mut Observed) {
+    let db1 = reached(o, "db1");
+    *db1 = Reached {
+        postgres_version: Some("15.18".into()),
+        data_dir: DataDir::Initialized {
+            system_identifier: SYSTEM_ID.into(),
+            cluster_state: "in production".into(),
+            checkpoint_timeline: 1,
+            checkpoint_lsn: Some("0/3000060".into()),
+            redo_lsn: Some("0/3000028".into()),
+            rewindable: true,
+        },
+        files: db1.files.clone(),
+        passfile: db1.passfile.clone(),
+        ..Reached::default()
+    };
+    for node in ["db2", "db3"] {
+        reached(o, node).wal_receiver = None;
+    }
+}
 
 /// Scenarios planned as with `--allow-failover`.
 const ALLOW_FAILOVER: [&str; 1] = ["failover-allowed"];
@@ -608,6 +659,82 @@ fn scenarios() -> Vec<Scenario> {
             tls.replication.transport = mirrorset::model::ReplicationTransport::Tls;
             *o = converged(&tls);
         }),
+        (
+            "setting-misspelled-or-out-of-range",
+            Some(MISSPELLED_SETTING),
+            |_, o| {
+                for node in ["db1", "db2", "db3"] {
+                    let facts = reached(o, node);
+                    facts.known_settings = ["max_connections", "shared_buffers", "work_mem"]
+                        .map(String::from)
+                        .to_vec();
+                    facts.setting_limits.insert(
+                        "max_connections".into(),
+                        SettingLimits {
+                            vartype: "integer".into(),
+                            unit: None,
+                            min_val: Some("1".into()),
+                            max_val: Some("262143".into()),
+                            enumvals: Vec::new(),
+                        },
+                    );
+                }
+            },
+        ),
+        ("setting-overridden-after-the-include", None, |c, o| {
+            let rows = file_settings(c, "db2");
+            let facts = reached(o, "db2");
+            facts.file_settings = rows;
+            facts.file_settings.push(FileSetting {
+                seqno: 90,
+                file: Some("/etc/postgresql/15/main/postgresql.conf".into()),
+                line: Some(820),
+                name: Some("wal_level".into()),
+                setting: Some("minimal".into()),
+                error: Some("setting could not be applied".into()),
+            });
+            facts.settings.get_mut("wal_level").unwrap().pending_restart = true;
+        }),
+        ("config-file-error", None, |c, o| {
+            let rows = file_settings(c, "db3");
+            let facts = reached(o, "db3");
+            facts.file_settings = rows;
+            facts.file_settings.push(FileSetting {
+                seqno: 5,
+                file: Some("/etc/postgresql/15/main/conf.d/tuning.conf".into()),
+                line: Some(2),
+                name: Some("work_mem".into()),
+                setting: Some("16XB".into()),
+                error: Some("invalid value for parameter \"work_mem\": \"16XB\"".into()),
+            });
+            facts.hba_errors = vec!["line 7: invalid IP mask \"10.0.0.0/33\"".into()];
+        }),
+        ("mirror-not-streaming", None, |_, o| {
+            let facts = reached(o, "db2");
+            facts.wal_receiver = None;
+            facts.log_errors = vec![
+                "2026-12-02 10:00:00.000 UTC [812] FATAL:  could not connect to the primary server: connection to server at \"10.0.0.1\", port 5432 failed: FATAL:  pg_hba.conf rejects replication connection for host \"10.0.0.2\", user \"replicator\", no encryption".into(),
+            ];
+            reached(o, "db1").slots.iter_mut().for_each(|slot| {
+                if slot.name == "db2" {
+                    slot.active = false;
+                }
+            });
+        }),
+        ("primary-stopped", None, primary_stopped),
+        ("stopped-mirror-config-rejected", None, |_, o| {
+            let facts = reached(o, "db3");
+            facts.running = false;
+            facts.in_recovery = None;
+            facts.wal_receiver = None;
+            facts.config_rejected = Some("2026-12-02 10:00:00.000 UTC [9] LOG:  unrecognized configuration parameter \"shared_bufers\" in file \"/etc/postgresql/15/main/postgresql.conf\" line 64\n2026-12-02 10:00:00.000 UTC [9] FATAL:  configuration file \"/etc/postgresql/15/main/postgresql.conf\" contains errors".into());
+        }),
+        ("tls-certificate-replaced-by-hand", Some(TLS_ON), |c, o| {
+            *o = converged(c);
+            let facts = reached(o, "db1");
+            facts.tls_mtime = Some(1_800_000_100.0);
+            facts.conf_load_time = Some(1_800_000_000.0);
+        }),
         ("primary-empty-mirror-has-data", None, |_, o| {
             *reached(o, "db1") = Reached {
                 postgres_version: Some("15.18".into()),
@@ -692,6 +819,7 @@ fn scenario_plans_match_their_snapshots() {
         let desired = desired(&cluster, &secret(), tls_material(&cluster).as_ref());
         let settings = mirrorset::plan::PlanSettings {
             allow_failover: ALLOW_FAILOVER.contains(&scenario.as_str()),
+            ..Default::default()
         };
         let plan = mirrorset::plan::plan(&cluster, &desired, &observed, &secret(), settings);
         let json = serde_json::to_string_pretty(&plan).unwrap();

@@ -1,0 +1,258 @@
+//! PostgreSQL's own verdict, in the plan: the errors pg_file_settings and
+//! pg_hba_file_rules report, the settings the cluster file names checked
+//! against pg_settings, an owned setting that a file read after
+//! mirrorset.conf overrides, and a stopped server whose configuration
+//! `postgres -C` rejects. Each becomes a `HealthFinding`. Pure.
+
+use std::collections::BTreeSet;
+
+use super::action::ActionKind;
+use super::compute::Planner;
+use super::health::{HealthFinding, HealthIssue};
+use super::settings::check_value;
+use crate::desired::MIRRORSET_CONF;
+use crate::facts::Reached;
+use crate::facts::observed::FileSetting;
+use crate::model::{Node, SettingValue};
+
+impl Planner<'_> {
+    pub(super) fn unhealthy(&mut self, node: &Node, issue: HealthIssue) {
+        self.health.push(HealthFinding {
+            node: node.name.to_string(),
+            issue,
+        });
+    }
+
+    /// What PostgreSQL says of the node's configuration; called once the
+    /// node's actions are planned (a file the plan rewrites is repaired).
+    pub(super) fn verdict(&mut self, node: &Node, facts: &Reached) {
+        if !facts.running {
+            if let Some(error) = &facts.config_rejected {
+                self.unhealthy(
+                    node,
+                    HealthIssue::ConfigurationRejected {
+                        error: server_messages(error),
+                    },
+                );
+            }
+            return;
+        }
+        let rewrites_own_file = self.actions.iter().any(|action| {
+            action.node == node.name.as_str()
+                && matches!(&action.kind, ActionKind::WriteFile { path, .. } if is_own_file(path))
+        });
+        let mut refused_names = BTreeSet::new();
+        for (name, value) in &node.settings {
+            if !facts.settings.contains_key(name) {
+                refused_names.insert(name.clone());
+                self.unhealthy(
+                    node,
+                    HealthIssue::UnknownSetting {
+                        setting: name.clone(),
+                        suggestion: nearest(name, &facts.known_settings),
+                    },
+                );
+            } else if let Some(limits) = facts.setting_limits.get(name) {
+                if let Err(accepted) = check_value(value, limits) {
+                    refused_names.insert(name.clone());
+                    self.unhealthy(
+                        node,
+                        HealthIssue::InvalidSettingValue {
+                            setting: name.clone(),
+                            value: plain(value),
+                            accepted,
+                        },
+                    );
+                }
+            }
+        }
+        for row in facts.file_settings.iter().filter(|row| row.is_error()) {
+            let own = row.file.as_deref().is_some_and(is_own_file);
+            let named = row
+                .name
+                .as_ref()
+                .is_some_and(|name| refused_names.contains(name));
+            // A row of mirrorset.conf that this plan rewrites, or that a
+            // finding above already names, needs no second word.
+            if own && (rewrites_own_file || named) {
+                continue;
+            }
+            self.unhealthy(
+                node,
+                HealthIssue::ConfigFileError {
+                    file: row.file.clone().unwrap_or_default(),
+                    line: row.line,
+                    setting: row.name.clone(),
+                    error: row.error.clone().unwrap_or_default(),
+                },
+            );
+        }
+        for error in &facts.hba_errors {
+            self.unhealthy(
+                node,
+                HealthIssue::HbaFileError {
+                    error: error.clone(),
+                },
+            );
+        }
+        self.overrides(node, facts);
+    }
+
+    /// Owned settings whose last row, the one PostgreSQL uses, is in a file
+    /// read after mirrorset.conf (postgresql.auto.conf is reset by the plan).
+    pub(super) fn overridden<'f>(&self, node: &Node, facts: &'f Reached) -> Vec<&'f FileSetting> {
+        let own_first = facts
+            .file_settings
+            .iter()
+            .filter(|row| row.file.as_deref().is_some_and(is_own_file))
+            .map(|row| row.seqno)
+            .min();
+        let Some(own_first) = own_first else {
+            // mirrorset.conf is not read yet: its include goes last.
+            return Vec::new();
+        };
+        self.desired_node(node)
+            .settings
+            .keys()
+            .filter_map(|name| winning_row(facts, name))
+            .filter(|winner| {
+                winner.file.as_deref().is_some_and(|file| {
+                    !is_own_file(file) && !file.ends_with("/postgresql.auto.conf")
+                }) && winner.seqno > own_first
+            })
+            .collect()
+    }
+
+    fn overrides(&mut self, node: &Node, facts: &Reached) {
+        for winner in self.overridden(node, facts) {
+            let name = winner.name.clone().unwrap_or_default();
+            let wanted = self.desired_node(node).settings.get(&name).map(plain);
+            self.unhealthy(
+                node,
+                HealthIssue::SettingOverridden {
+                    setting: name,
+                    value: winner.setting.clone().unwrap_or_default(),
+                    file: winner.file.clone().unwrap_or_default(),
+                    line: winner.line,
+                    wanted: wanted.unwrap_or_default(),
+                },
+            );
+        }
+        let wanted = self.desired_node(node).settings.clone();
+        for (name, value) in &wanted {
+            let Some(winner) = winning_row(facts, name) else {
+                continue;
+            };
+            let file = winner.file.clone().unwrap_or_default();
+            let rows: Vec<&FileSetting> = facts
+                .file_settings
+                .iter()
+                .filter(|row| row.name.as_deref() == Some(name.as_str()) && !row.is_error())
+                .collect();
+            if is_own_file(&file) || file.ends_with("/postgresql.auto.conf") {
+                for shadowed in rows.iter().filter(|row| {
+                    row.file.as_deref().is_some_and(|f| {
+                        !is_own_file(f)
+                            && !f.ends_with("/postgresql.conf")
+                            && !f.ends_with("/postgresql.auto.conf")
+                    }) && !row
+                        .setting
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&plain(value)))
+                }) {
+                    self.warn(
+                        Some(node),
+                        format!(
+                            "{} line {} sets {name} = {}, which mirrorset.conf overrides with {}; delete it there to avoid confusion",
+                            shadowed.file.as_deref().unwrap_or(""),
+                            shadowed.line.unwrap_or(0),
+                            shadowed.setting.as_deref().unwrap_or(""),
+                            plain(value)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The row of `name` PostgreSQL uses: the last one read without an error.
+fn winning_row<'f>(facts: &'f Reached, name: &str) -> Option<&'f FileSetting> {
+    facts
+        .file_settings
+        .iter()
+        .filter(|row| row.name.as_deref() == Some(name) && !row.is_error())
+        .max_by_key(|row| row.seqno)
+}
+
+fn is_own_file(path: &str) -> bool {
+    path.ends_with(&format!("/{MIRRORSET_CONF}"))
+}
+
+/// A value as the operator wrote it, without config quoting.
+fn plain(value: &SettingValue) -> String {
+    match value {
+        SettingValue::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The known setting name nearest to a misspelled one, when one is near.
+fn nearest(name: &str, known: &[String]) -> Option<String> {
+    known
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate.clone())
+}
+
+/// PostgreSQL's log lines without their timestamp and pid prefix, joined.
+pub fn server_messages(text: &str) -> String {
+    text.lines()
+        .map(server_message)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// "2026-… UTC [42] FATAL:  could not …" -> "FATAL: could not …".
+pub fn server_message(line: &str) -> String {
+    let start = [
+        "PANIC:", "FATAL:", "ERROR:", "LOG:", "WARNING:", "DETAIL:", "HINT:",
+    ]
+    .iter()
+    .filter_map(|level| line.find(level))
+    .min()
+    .unwrap_or(0);
+    line[start..]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_nearest_setting() {
+        let known: Vec<String> = ["shared_buffers", "shared_preload_libraries", "work_mem"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            nearest("shared_bufers", &known).as_deref(),
+            Some("shared_buffers")
+        );
+        assert_eq!(nearest("completely_else", &known), None);
+    }
+
+    #[test]
+    fn reads_server_messages() {
+        let text = "2026-12-02 15:45:06.878 GMT [4983] LOG:  unrecognized configuration parameter \"x\" in file \"/e/mirrorset.conf\" line 3\n2026-12-02 15:45:06.878 GMT [4983] FATAL:  configuration file \"/e/mirrorset.conf\" contains errors\n";
+        assert_eq!(
+            server_messages(text),
+            "LOG: unrecognized configuration parameter \"x\" in file \"/e/mirrorset.conf\" line 3; FATAL: configuration file \"/e/mirrorset.conf\" contains errors"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! A health finding in words, from its stable code and data: what is
+//! wrong, where, and what to do. Pure.
+
+use crate::plan::HealthIssue;
+
+pub fn describe_health(issue: &HealthIssue) -> String {
+    let at = |file: &str, line: Option<i32>| match line {
+        Some(line) => format!("{file} line {line}"),
+        None => file.to_owned(),
+    };
+    match issue {
+        HealthIssue::ConfigFileError {
+            file,
+            line,
+            setting,
+            error,
+        } => format!(
+            "PostgreSQL rejects {}{}: {error}; until it is fixed a reload applies nothing from that file and a restart fails",
+            at(file, *line),
+            setting
+                .as_deref()
+                .map(|name| format!(" ({name})"))
+                .unwrap_or_default()
+        ),
+        HealthIssue::HbaFileError { error } => format!(
+            "PostgreSQL rejects pg_hba.conf ({error}); a reload keeps the old rules until it is fixed"
+        ),
+        HealthIssue::UnknownSetting {
+            setting,
+            suggestion,
+        } => format!(
+            "[settings] {setting}: this server has no such setting{}; nothing is written until the cluster file is fixed",
+            suggestion
+                .as_deref()
+                .map(|s| format!(" (did you mean {s}?)"))
+                .unwrap_or_default()
+        ),
+        HealthIssue::InvalidSettingValue {
+            setting,
+            value,
+            accepted,
+        } => format!(
+            "[settings] {setting} = {value}: this server accepts {accepted}; nothing is written until the cluster file is fixed"
+        ),
+        HealthIssue::SettingOverridden {
+            setting,
+            value,
+            file,
+            line,
+            wanted,
+        } => format!(
+            "{} sets {setting} = {value} after mirrorset.conf, so PostgreSQL would run with it instead of {wanted}: \
+             move the value you want into the cluster file ([settings] or [nodes.<name>.settings]) and delete that line; \
+             nothing is reloaded or restarted until then",
+            at(file, *line)
+        ),
+        HealthIssue::ConfigurationRejected { error } => format!(
+            "the server is stopped and would not start: {error}; fix the file named, then plan again"
+        ),
+        HealthIssue::MirrorNotStreaming {
+            upstream,
+            receiver,
+            cause,
+        } => {
+            let receiver = match receiver {
+                Some(receiver) => format!("its WAL receiver is {receiver}"),
+                None => "it has no WAL receiver".to_owned(),
+            };
+            let cause = cause
+                .as_deref()
+                .map(|c| format!("; the last error in its log: {c}"))
+                .unwrap_or_default();
+            format!(
+                "does not stream from {upstream} through its slot and nothing planned changes that: {receiver}{cause}"
+            )
+        }
+    }
+}
