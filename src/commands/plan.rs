@@ -48,6 +48,22 @@ pub fn plan_cluster(
     let desired = desired(&cluster, &passphrase, tls.as_ref());
     let observed = gather(&cluster, options);
     let mut plan = make_plan(&cluster, &desired, &observed, &passphrase, settings);
+    if let (Some(material), Some(days)) = (
+        &tls,
+        cluster
+            .replication
+            .tls
+            .as_ref()
+            .map(|t| t.expiry_warning_days),
+    ) {
+        let now = x509_parser::prelude::ASN1Time::now();
+        for (node, message) in config::expiry_warnings(material, days, now) {
+            plan.warnings.push(Finding {
+                node: node.map(|n| n.to_string()),
+                message,
+            });
+        }
+    }
     if let Some(target) = target {
         plan.actions.retain(|action| target.matches(&action.node));
         let names: Vec<&str> = plan

@@ -195,6 +195,41 @@ fn validity(cert: &X509Certificate<'_>, now: ASN1Time) -> Result<(), String> {
     }
 }
 
+/// The CA and node certificates that expire within `days` of `now`, as
+/// (node, what to say); none when `days` is 0.
+pub fn expiry_warnings(
+    material: &TlsMaterial,
+    days: u32,
+    now: ASN1Time,
+) -> Vec<(Option<NodeName>, String)> {
+    if days == 0 {
+        return Vec::new();
+    }
+    let soon = |pem: &str| -> Option<(i64, String)> {
+        let der = parse_pem(pem).ok()?;
+        let (_, cert) = X509Certificate::from_der(&der).ok()?;
+        let not_after = cert.validity().not_after;
+        let left = not_after.timestamp() - now.timestamp();
+        (left < i64::from(days) * 86_400).then(|| (left.div_euclid(86_400), not_after.to_string()))
+    };
+    let words = |what: &str, (left, date): (i64, String)| {
+        format!(
+            "{what} expires on {date}, in {left} day{}: renew it; plan then writes the new one and reloads the servers",
+            if left == 1 { "" } else { "s" }
+        )
+    };
+    let mut warnings = Vec::new();
+    if let Some(expiry) = soon(&material.ca) {
+        warnings.push((None, words("the CA certificate", expiry)));
+    }
+    for (node, files) in &material.nodes {
+        if let Some(expiry) = soon(&files.cert) {
+            warnings.push((Some(node.clone()), words("its certificate", expiry)));
+        }
+    }
+    warnings
+}
+
 /// Checks one node's certificate against the CA and the node's host at `now`.
 pub fn check_certificate(
     ca_pem: &str,
@@ -259,7 +294,9 @@ mod tests {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     use x509_parser::prelude::ASN1Time;
 
-    use super::{CertificateError, check_certificate};
+    use super::{
+        CertificateError, NodeTlsMaterial, TlsMaterial, check_certificate, expiry_warnings,
+    };
 
     fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -280,6 +317,37 @@ mod tests {
             .signed_by(&KeyPair::generate().unwrap(), issuer)
             .unwrap()
             .pem()
+    }
+
+    #[test]
+    fn warns_of_certificates_that_expire_soon() {
+        let ca = new_ca("expiry CA");
+        let mut params = CertificateParams::new(vec!["db1.example".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2026, 12, 20);
+        let cert = params
+            .signed_by(&KeyPair::generate().unwrap(), &ca)
+            .unwrap()
+            .pem();
+        let material = TlsMaterial {
+            ca: ca.pem(),
+            nodes: [(
+                crate::model::NodeName::new("db1").unwrap(),
+                NodeTlsMaterial {
+                    cert,
+                    key: crate::model::Secret::new(String::new()),
+                },
+            )]
+            .into(),
+        };
+        // 2026-12-02: 18 days before the node's certificate expires.
+        let now = ASN1Time::from_timestamp(1_796_169_600).unwrap();
+        let warnings = expiry_warnings(&material, 30, now);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].0.as_ref().unwrap().as_str(), "db1");
+        assert!(warnings[0].1.contains("in 18 days"), "{}", warnings[0].1);
+        assert!(expiry_warnings(&material, 10, now).is_empty());
+        assert!(expiry_warnings(&material, 0, now).is_empty());
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct ReplicationTlsSection {
     /// A local PEM file with the CA that signed every node's certificate; uploaded to every node. Relative to this file's folder.
     #[schemars(required)]
     pub ca: Option<Spanned<String>>,
+    /// Plan warns when the CA or a node's certificate expires within this many days (default 30; 0: never).
+    #[schemars(range(min = 0, max = 3650))]
+    pub expiry_warning_days: Option<Spanned<i64>>,
 }
 
 /// Exactly one of `env`, `file` or `command`.

@@ -22,7 +22,7 @@ use miette::NamedSource;
 
 pub use certificates::{
     CertificateError, CertificateProblem, InvalidCertificates, NodeTlsMaterial, TlsMaterial,
-    check_certificate, load_tls,
+    check_certificate, expiry_warnings, load_tls,
 };
 pub use edit::with_primary;
 pub use file::ClusterFile;

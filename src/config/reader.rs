@@ -352,7 +352,10 @@ section!(ReplicationSection {
     max_slot_wal_keep_size: required,
     tls: optional,
 });
-section!(ReplicationTlsSection { ca: required });
+section!(ReplicationTlsSection {
+    ca: required,
+    expiry_warning_days: optional
+});
 section!(NodeDefaults { access: optional, ssh: optional, postgres: optional } refuse "transport" => transport_not_here);
 section!(SshSection {
     user: optional,

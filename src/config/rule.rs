@@ -47,6 +47,8 @@ pub enum Rule {
     TlsMissing,
     /// A TLS file named in the file does not exist.
     TlsFileMissing,
+    /// `expiry_warning_days` outside 0..=3650.
+    InvalidExpiryWarning,
     /// A size without a valid PostgreSQL unit, or out of range.
     InvalidSize,
     /// A port outside 1..=65535.
@@ -77,7 +79,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 34] = [
+    pub const ALL: [Rule; 35] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -99,6 +101,7 @@ impl Rule {
         Self::TransportNotClusterWide,
         Self::TlsMissing,
         Self::TlsFileMissing,
+        Self::InvalidExpiryWarning,
         Self::InvalidSize,
         Self::InvalidPort,
         Self::InvalidConnectionLimit,
@@ -154,6 +157,7 @@ impl Rule {
                 "`transport = \"tls\"` without the CA or a node's certificate and key."
             }
             Self::TlsFileMissing => "A TLS file named in the file does not exist.",
+            Self::InvalidExpiryWarning => "`expiry_warning_days` outside 0..=3650.",
             Self::InvalidSize => "A size without a valid PostgreSQL unit, or out of range.",
             Self::InvalidPort => "A port outside 1..=65535.",
             Self::InvalidConnectionLimit => "A `connection_limit` that would lock mirrors out.",
@@ -202,6 +206,7 @@ impl Rule {
             Self::TransportNotClusterWide => "config::transport_not_cluster_wide",
             Self::TlsMissing => "config::tls_missing",
             Self::TlsFileMissing => "config::tls_file_missing",
+            Self::InvalidExpiryWarning => "config::invalid_expiry_warning",
             Self::InvalidSize => "config::invalid_size",
             Self::InvalidPort => "config::invalid_port",
             Self::InvalidConnectionLimit => "config::invalid_connection_limit",

@@ -222,11 +222,32 @@ impl Checker<'_> {
             }
         };
         let tls = match (&section.tls, transport) {
-            (Some(tls), _) => tls
-                .ca
-                .as_ref()
-                .and_then(|ca| self.local_file(ca, "CA certificate"))
-                .map(|ca| ReplicationTls { ca }),
+            (Some(tls), _) => {
+                let expiry_warning_days = match &tls.expiry_warning_days {
+                    None => Some(30),
+                    Some(days) if (0..=3650).contains(&days.value) => Some(days.value as u32),
+                    Some(days) => {
+                        self.report(
+                            Problem::new(
+                                Rule::InvalidExpiryWarning,
+                                format!("expiry_warning_days {} is out of range", days.value),
+                            )
+                            .at(days.span.clone(), "expected 0 to 3650")
+                            .help("plan warns this many days before a certificate expires; 0 never warns"),
+                        );
+                        None
+                    }
+                };
+                let ca = tls
+                    .ca
+                    .as_ref()
+                    .and_then(|ca| self.local_file(ca, "CA certificate"));
+                ca.zip(expiry_warning_days)
+                    .map(|(ca, expiry_warning_days)| ReplicationTls {
+                        ca,
+                        expiry_warning_days,
+                    })
+            }
             (None, ReplicationTransport::Tls) => {
                 let span = section
                     .transport

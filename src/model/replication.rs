@@ -47,4 +47,6 @@ impl FromStr for ReplicationTransport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplicationTls {
     pub ca: PathBuf,
+    /// Plan warns of a certificate that expires within this many days; 0: never.
+    pub expiry_warning_days: u32,
 }
