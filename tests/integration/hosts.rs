@@ -9,7 +9,10 @@
 //! 35 apply_stale_and_locked, 36 apply_interrupted, 37 apply_needs_terminal,
 //! 38 ssh_agent, 39 switchover_under_load, 40 failover, 41 absent_and_standalone,
 //! 43 switchover refusals, 44 the switchover benchmark (42 is bench/apply.sh's),
-//! 45 tls, 46 rotation, 47 redaction, 48 crashed primary, 49 failed rewind.
+//! 45 tls, 46 rotation, 47 redaction, 48 crashed primary, 49 failed rewind,
+//! 50-56 health (settings PostgreSQL rejects, an overridden setting, a
+//! rejected mirror, a diverged old primary, a crashed primary, a primary
+//! stopped during clones, renewed certificates).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,6 +98,20 @@ impl TestHosts {
             action,
             &host.to_string(),
         ]));
+    }
+
+    /// "down", or the postmaster's pid, of host `host` (ctl.sh status).
+    pub fn pg_status(&self, host: u8) -> String {
+        let said = run(Command::new("bash").arg(script("ctl.sh")).args([
+            "--dir",
+            self.dir.to_str().unwrap(),
+            "status",
+            &host.to_string(),
+        ]));
+        said.split_whitespace()
+            .nth(3)
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Runs SQL on host `host` as postgres over its Unix socket; returns psql's unaligned output.

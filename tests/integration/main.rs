@@ -5,6 +5,7 @@ mod apply;
 mod check;
 mod demo;
 mod examples;
+mod health;
 mod hosts;
 mod invalid_files;
 mod load;

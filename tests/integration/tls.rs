@@ -53,7 +53,7 @@ impl TestCa {
 }
 
 /// The cluster file with `transport`, the CA, and each node's certificate.
-fn with_tls(text: &str, transport: &str, ca: &Path, nodes: &[(PathBuf, PathBuf)]) -> String {
+pub fn with_tls(text: &str, transport: &str, ca: &Path, nodes: &[(PathBuf, PathBuf)]) -> String {
     let mut text = text.replacen(
         "max_slot_wal_keep_size = \"1GB\"\n",
         &format!(
