@@ -1360,11 +1360,26 @@ impl<'a> Planner<'a> {
                     w.slot_name.as_deref().unwrap_or("(none)")
                 )
             });
+            let slot = primary_facts.map(|p| {
+                match p.slots.iter().find(|s| s.name == node.slot.as_str()) {
+                    None => "missing".to_owned(),
+                    Some(s) => format!(
+                        "{}{}",
+                        if s.active { "active" } else { "inactive" },
+                        match s.wal_status.as_deref() {
+                            Some("lost") =>
+                                ", and lost: the WAL it held is gone (max_slot_wal_keep_size)",
+                            _ => "",
+                        }
+                    ),
+                }
+            });
             self.unhealthy(
                 node,
                 HealthIssue::MirrorNotStreaming {
                     upstream: primary.name.to_string(),
                     receiver,
+                    slot,
                     cause: facts
                         .log_errors
                         .last()

@@ -57,6 +57,9 @@ pub enum HealthIssue {
         upstream: String,
         /// What pg_stat_wal_receiver says, when it says anything.
         receiver: Option<String>,
+        /// The primary's view of the mirror's slot: missing, inactive, its wal_status.
+        #[serde(default)]
+        slot: Option<String>,
         /// The last error in the mirror's log, when there is one.
         cause: Option<String>,
     },

@@ -60,11 +60,16 @@ pub fn describe_health(issue: &HealthIssue) -> String {
         HealthIssue::MirrorNotStreaming {
             upstream,
             receiver,
+            slot,
             cause,
         } => {
             let receiver = match receiver {
                 Some(receiver) => format!("its WAL receiver is {receiver}"),
                 None => "it has no WAL receiver".to_owned(),
+            };
+            let receiver = match slot {
+                Some(slot) => format!("{receiver}; its slot on {upstream} is {slot}"),
+                None => receiver,
             };
             let cause = cause
                 .as_deref()
