@@ -66,6 +66,19 @@ impl Progress for TextProgress {
     }
 }
 
+/// Says what apply left unhealthy because no step of its can repair it
+/// (a mirror a rule of the operator's rejects, say): apply did what it
+/// planned, and plan, status and check keep saying the cluster is not green.
+fn still_unhealthy(plan: &Plan) {
+    if !plan.health.is_empty() {
+        println!(
+            "\nThe cluster is not healthy: apply cannot repair the {} finding{} under \"Unhealthy\" in the plan.",
+            plan.health.len(),
+            if plan.health.len() == 1 { "" } else { "s" }
+        );
+    }
+}
+
 /// Asks for `yes` on the terminal; Err without one.
 fn confirm(question: &str) -> miette::Result<bool> {
     if !std::io::stdin().is_terminal() {
@@ -198,9 +211,10 @@ fn apply_showing(
         ));
     }
     if plan.actions.is_empty() {
-        if saved.is_some() {
+        if saved.is_some() && plan.health.is_empty() {
             println!("No changes: the cluster matches the file.");
         }
+        still_unhealthy(&plan);
         return Ok(ExitCode::SUCCESS);
     }
     let ask = saved.is_none() && !args.auto_approve;
@@ -292,6 +306,7 @@ fn apply_showing(
                 summary.restarts,
                 if summary.restarts == 1 { "" } else { "s" }
             );
+            still_unhealthy(&plan);
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

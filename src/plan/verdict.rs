@@ -43,7 +43,9 @@ impl Planner<'_> {
         });
         let mut refused_names = BTreeSet::new();
         for (name, value) in &node.settings {
-            if !facts.settings.contains_key(name) {
+            // A dotted name is an extension's: PostgreSQL takes it as a
+            // placeholder until the extension is loaded.
+            if !facts.settings.contains_key(name) && !name.contains('.') {
                 refused_names.insert(name.clone());
                 self.unhealthy(
                     node,
