@@ -14,8 +14,20 @@ const BEGIN_COMMENT: &str =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HbaBlock {
     pub begin: usize,
-    /// The END marker's line; None when the block is not closed.
-    pub end: Option<usize>,
+    /// The END marker's line.
+    pub end: usize,
+}
+
+/// A block mirrorset cannot tell the end of: it never guesses, because a
+/// guess that runs to the end of the file would delete foreign rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BrokenBlock {
+    #[error("has \"{BEGIN}\" on line {begin} but no \"{END}\" after it")]
+    NoEnd { begin: usize },
+    #[error("has \"{BEGIN}\" twice, on lines {first} and {second}")]
+    TwoBegins { first: usize, second: usize },
+    #[error("has \"{END}\" on line {end} with no \"{BEGIN}\" before it")]
+    EndWithoutBegin { end: usize },
 }
 
 /// One replication and one pg_rewind (database postgres) line per other member.
@@ -61,25 +73,44 @@ pub fn hba_block_lines(cluster: &Cluster, others: &[&Node]) -> Vec<String> {
     lines
 }
 
-pub fn locate_block(hba: &str) -> Option<HbaBlock> {
-    let lines: Vec<&str> = hba.lines().collect();
-    let begin = lines
-        .iter()
-        .position(|line| line.trim_start().starts_with(BEGIN))?;
-    let end = lines[begin..]
-        .iter()
-        .position(|line| line.trim_start().starts_with(END))
-        .map(|offset| begin + offset);
-    Some(HbaBlock { begin, end })
+/// The managed block: Ok(None) when there is none; Err (with 1-based line
+/// numbers) when its markers do not make exactly one closed block.
+pub fn locate_block(hba: &str) -> Result<Option<HbaBlock>, BrokenBlock> {
+    let marked = |marker: &str| -> Vec<usize> {
+        hba.lines()
+            .enumerate()
+            .filter(|(_, line)| line.trim_start().starts_with(marker))
+            .map(|(index, _)| index)
+            .collect()
+    };
+    let (begins, ends) = (marked(BEGIN), marked(END));
+    match (begins.as_slice(), ends.as_slice()) {
+        ([], []) => Ok(None),
+        ([first, second, ..], _) => Err(BrokenBlock::TwoBegins {
+            first: first + 1,
+            second: second + 1,
+        }),
+        ([], [end, ..]) => Err(BrokenBlock::EndWithoutBegin { end: end + 1 }),
+        ([begin], ends) => match ends.iter().find(|end| *end > begin) {
+            Some(end) if ends.len() == 1 => Ok(Some(HbaBlock {
+                begin: *begin,
+                end: *end,
+            })),
+            Some(_) | None => match ends.iter().find(|end| *end < begin) {
+                Some(end) => Err(BrokenBlock::EndWithoutBegin { end: end + 1 }),
+                None if ends.len() > 1 => Err(BrokenBlock::EndWithoutBegin { end: ends[1] + 1 }),
+                None => Err(BrokenBlock::NoEnd { begin: begin + 1 }),
+            },
+        },
+    }
 }
 
-/// The lines inside the block, when there is one.
+/// The lines inside the block, when there is one and it is whole.
 pub fn block_contents(hba: &str) -> Option<Vec<String>> {
-    let block = locate_block(hba)?;
+    let block = locate_block(hba).ok()??;
     let lines: Vec<&str> = hba.lines().collect();
-    let end = block.end.unwrap_or(lines.len());
     Some(
-        lines[block.begin + 1..end]
+        lines[block.begin + 1..block.end]
             .iter()
             .map(|l| l.to_string())
             .collect(),
@@ -87,15 +118,15 @@ pub fn block_contents(hba: &str) -> Option<Vec<String>> {
 }
 
 /// The file with the block holding `lines`: replaced where it is, or on
-/// creation placed before the first rule so it is not shadowed by a broader one.
-pub fn with_block(hba: &str, lines: &[String]) -> String {
+/// creation placed before the first rule so it is not shadowed by a
+/// broader one. Line endings stay as found. Err when the markers are broken.
+pub fn with_block(hba: &str, lines: &[String]) -> Result<String, BrokenBlock> {
     let mut block = vec![BEGIN_COMMENT.to_owned()];
     block.extend(lines.iter().cloned());
     block.push(END.to_owned());
     let mut file: Vec<String> = hba.lines().map(str::to_owned).collect();
-    match locate_block(hba) {
+    match locate_block(hba)? {
         Some(HbaBlock { begin, end }) => {
-            let end = end.unwrap_or(file.len().saturating_sub(1));
             file.splice(begin..=end, block);
         }
         None => {
@@ -115,9 +146,10 @@ pub fn with_block(hba: &str, lines: &[String]) -> String {
             file.splice(at..at, block);
         }
     }
-    let mut out = file.join("\n");
-    out.push('\n');
-    out
+    let newline = if hba.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out = file.join(newline);
+    out.push_str(newline);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -130,20 +162,62 @@ mod tests {
     #[test]
     fn block_goes_before_the_first_rule_then_stays() {
         let lines = vec!["host replication r 10.0.0.2/32 scram-sha-256".to_owned()];
-        let first = with_block(HBA, &lines);
+        let first = with_block(HBA, &lines).unwrap();
         assert_eq!(
             first,
             format!(
                 "# comment\n\n{BEGIN_COMMENT}\nhost replication r 10.0.0.2/32 scram-sha-256\n{END}\n\n# admin\nlocal all postgres peer\nhost all all 127.0.0.1/32 scram-sha-256\n"
             )
         );
-        assert_eq!(with_block(&first, &lines), first, "idempotent");
+        assert_eq!(with_block(&first, &lines).unwrap(), first, "idempotent");
         // Moved by hand to the end: kept there, contents replaced.
         let moved = "local all postgres peer\n# BEGIN mirrorset\nold line\n# END mirrorset\n";
         assert_eq!(
-            with_block(moved, &[]),
+            with_block(moved, &[]).unwrap(),
             format!("local all postgres peer\n{BEGIN_COMMENT}\n{END}\n")
         );
         assert_eq!(block_contents(moved), Some(vec!["old line".to_owned()]));
+    }
+
+    #[test]
+    fn a_block_it_cannot_delimit_is_refused_never_run_to_the_end_of_the_file() {
+        let lines = vec!["host replication r 10.0.0.2/32 scram-sha-256".to_owned()];
+        let open = "# BEGIN mirrorset\nlocal all all peer\nhost all all 0.0.0.0/0 scram-sha-256\n";
+        assert_eq!(
+            with_block(open, &lines),
+            Err(BrokenBlock::NoEnd { begin: 1 })
+        );
+        let twice = "# BEGIN mirrorset\n# END mirrorset\nlocal all all peer\n# BEGIN mirrorset\n# END mirrorset\n";
+        assert_eq!(
+            locate_block(twice),
+            Err(BrokenBlock::TwoBegins {
+                first: 1,
+                second: 4
+            })
+        );
+        let backwards = "# END mirrorset\nlocal all all peer\n# BEGIN mirrorset\n";
+        assert_eq!(
+            locate_block(backwards),
+            Err(BrokenBlock::EndWithoutBegin { end: 1 })
+        );
+        assert_eq!(
+            BrokenBlock::NoEnd { begin: 1 }.to_string(),
+            "has \"# BEGIN mirrorset\" on line 1 but no \"# END mirrorset\" after it"
+        );
+    }
+
+    #[test]
+    fn line_endings_stay_as_found() {
+        let crlf = "local all postgres peer\r\nhost all all 127.0.0.1/32 scram-sha-256\r\n";
+        let written = with_block(
+            crlf,
+            &["host replication r 10.0.0.2/32 scram-sha-256".into()],
+        )
+        .unwrap();
+        assert!(written.lines().count() > 3);
+        assert_eq!(
+            written.matches("\r\n").count(),
+            written.matches('\n').count()
+        );
     }
 }

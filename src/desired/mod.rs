@@ -14,7 +14,7 @@ pub use conf::{
     INCLUDE_LINE, MANAGED_SETTINGS, MIRRORSET_CONF, include_line_present, with_include_line,
 };
 pub use conninfo::conninfo;
-pub use hba::{HbaBlock, block_contents, hba_block_lines, locate_block, with_block};
+pub use hba::{BrokenBlock, HbaBlock, block_contents, hba_block_lines, locate_block, with_block};
 
 use crate::config::TlsMaterial;
 use crate::model::{

@@ -452,22 +452,25 @@ impl<'a> Planner<'a> {
             .clone()
             .unwrap_or_else(|| format!("{}/pg_hba.conf", layout.config_dir));
         match facts.files.hba.as_deref() {
-            Some(hba) => {
-                let reason = if crate::desired::locate_block(hba).is_some() {
-                    "the mirrorset block of pg_hba.conf differs from the cluster file"
-                } else {
-                    "pg_hba.conf has no mirrorset block: members cannot replicate from this node"
-                };
-                changed |= self.plan_file(
-                    node,
-                    hba_path.clone(),
-                    Some(hba),
-                    with_block(hba, &desired.hba_lines),
-                    0o640,
-                    reason,
-                );
-                self.shadowing_rules(node, hba);
-            }
+            Some(hba) => match with_block(hba, &desired.hba_lines) {
+                Ok(after) => {
+                    let reason = if matches!(crate::desired::locate_block(hba), Ok(Some(_))) {
+                        "the mirrorset block of pg_hba.conf differs from the cluster file"
+                    } else {
+                        "pg_hba.conf has no mirrorset block: members cannot replicate from this node"
+                    };
+                    changed |=
+                        self.plan_file(node, hba_path.clone(), Some(hba), after, 0o640, reason);
+                    self.shadowing_rules(node, hba);
+                }
+                Err(broken) => self.refuse(
+                    Some(node),
+                    format!(
+                        "{hba_path} {broken}: mirrorset does not guess where its block ends, because a wrong guess deletes rules; \
+                         make it one block between the two markers (or remove both markers), then plan again"
+                    ),
+                ),
+            },
             None => self.warn(
                 Some(node),
                 format!("{hba_path} does not exist; replication access cannot be granted"),
@@ -479,9 +482,10 @@ impl<'a> Planner<'a> {
     /// Warns of rules before the managed block that could decide replication first.
     fn shadowing_rules(&mut self, node: &Node, hba: &str) {
         let user = self.cluster.replication.user.as_str();
-        let begin = crate::desired::locate_block(hba)
-            .map(|block| block.begin)
-            .unwrap_or(usize::MAX);
+        let begin = match crate::desired::locate_block(hba) {
+            Ok(Some(block)) => block.begin,
+            _ => usize::MAX,
+        };
         for (index, line) in hba.lines().enumerate().take(begin) {
             let fields: Vec<&str> = line
                 .split('#')
@@ -1223,7 +1227,7 @@ impl<'a> Planner<'a> {
                         .files
                         .hba
                         .as_deref()
-                        .map(|hba| with_block(hba, &primary_desired.hba_lines)),
+                        .and_then(|hba| with_block(hba, &primary_desired.hba_lines).ok()),
                     tls_ca: facts.files.tls_ca.clone(),
                     tls_cert: facts.files.tls_cert.clone(),
                 };

@@ -185,7 +185,7 @@ fn converged(cluster: &Cluster) -> Observed {
                 mirrorset_conf: Some(wanted.mirrorset_conf.clone()),
                 auto_conf: Some(AUTO_CONF.into()),
                 hba_path: Some(format!("{}/pg_hba.conf", node.postgres.config_dir)),
-                hba: Some(with_block(PG_HBA, &wanted.hba_lines)),
+                hba: Some(with_block(PG_HBA, &wanted.hba_lines).unwrap()),
                 tls_ca: wanted.tls.as_ref().map(|t| t.ca.clone()),
                 tls_cert: wanted.tls.as_ref().map(|t| t.cert.clone()),
             },
@@ -722,6 +722,14 @@ fn scenarios() -> Vec<Scenario> {
             });
         }),
         ("primary-stopped", None, primary_stopped),
+        ("hba-block-without-end", None, |_, o| {
+            // Someone deleted the END marker: the block must not run to the end of the file.
+            let hba = reached(o, "db2").files.hba.as_mut().unwrap();
+            *hba = format!(
+                "{}local all all peer\n",
+                hba.replace("# END mirrorset\n", "")
+            );
+        }),
         ("stopped-mirror-config-rejected", None, |_, o| {
             let facts = reached(o, "db3");
             facts.running = false;
