@@ -57,8 +57,17 @@ mod tests {
 
 /// Settings a postgresql.conf-style file sets, last one winning, values unquoted.
 pub fn conf_settings(text: &str) -> BTreeMap<String, String> {
-    let mut settings = BTreeMap::new();
-    for line in text.lines() {
+    conf_lines(text)
+        .into_iter()
+        .map(|(_, name, value)| (name, value))
+        .collect()
+}
+
+/// Each setting line of a postgresql.conf-style file: (1-based line,
+/// lowercase name, unquoted value), in file order.
+pub fn conf_lines(text: &str) -> Vec<(usize, String, String)> {
+    let mut settings = Vec::new();
+    for (index, line) in text.lines().enumerate() {
         let line = strip_comment(line).trim();
         if line.is_empty() {
             continue;
@@ -70,7 +79,7 @@ pub fn conf_settings(text: &str) -> BTreeMap<String, String> {
                 None => continue,
             },
         };
-        settings.insert(name.to_ascii_lowercase(), unquote(value));
+        settings.push((index + 1, name.to_ascii_lowercase(), unquote(value)));
     }
     settings
 }

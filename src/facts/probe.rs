@@ -78,12 +78,16 @@ impl NodeProbe {
 }
 
 /// Prints what the node has, as key=value lines; paths arrive as arguments.
-const PROBE: &str = r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6 login=$7
+const PROBE: &str = r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6 login=$7 config=$8
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; else echo version=; fi
 if [ -f "$data/PG_VERSION" ]; then echo initialized=yes
 elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo initialized=foreign
 else echo initialized=no; fi
-"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "local_ready=$?"
+"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; ready=$?; echo "local_ready=$ready"
+if [ "$ready" != 0 ] && [ -f "$data/PG_VERSION" ] && [ -x "$bin/postgres" ]; then
+  if ! rejected=$("$bin/postgres" -D "$config" -C data_directory 2>&1 >/dev/null); then printf 'config_rejected='; printf '%s' "$rejected" | base64 -w0; echo; fi
+fi
+if [ -n "$login" ] && [ -f "$data/PG_VERSION" ] && [ ! -e "$data/standby.signal" ]; then echo standby_signal=missing; fi
 if [ -n "$primary_host" ]; then "$bin/pg_isready" -q -h "$primary_host" -p "$primary_port" -t 5; echo "primary_ready=$?"; fi
 if [ -n "$login" ] && [ -f "$data/PG_VERSION" ]; then
   if said=$("$bin/psql" -XAtqw -d "$login" -c IDENTIFY_SYSTEM 2>&1); then echo login=ok
@@ -162,6 +166,7 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
                 )
             })
             .unwrap_or_default(),
+        layout.config_dir.clone(),
     ]);
     let output = match transport.exec_as_postgres(command) {
         Ok(output) if output.success() => output,
@@ -204,7 +209,7 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
     match role {
         Some(ObservedRole::Stopped) => probe.problem(
             format!("PostgreSQL is not running (its data directory {} is initialised)", layout.data_dir),
-            Some("start it; `mirrorset plan` shows what mirrorset would do to this node".to_owned()),
+            Some("`mirrorset plan` shows how it comes back: a start, or a rewind first for a former primary (starting that by hand risks a split brain)".to_owned()),
         ),
         Some(ObservedRole::Starting) => probe.problem(
             "PostgreSQL is running but not accepting connections yet (starting up or shutting down)".to_owned(),
@@ -220,10 +225,32 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
         ),
         _ => {}
     }
-    if let Some(said) = facts.get("login_error") {
-        let said = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, said)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default();
+    let decoded = |key: &str| {
+        facts.get(key).map(|text| {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default()
+        })
+    };
+    if let Some(rejected) = decoded("config_rejected") {
+        probe.problem(
+            format!(
+                "PostgreSQL rejects its configuration, so it would not start: {}",
+                crate::plan::server_messages(&rejected)
+            ),
+            Some("fix the file and line named; `mirrorset plan` says the same".to_owned()),
+        );
+    }
+    if fact("standby_signal") == "missing" {
+        probe.problem(
+            format!(
+                "{}/standby.signal is missing: its next start would make it a second writable primary",
+                layout.data_dir
+            ),
+            Some("`mirrorset apply` writes it back".to_owned()),
+        );
+    }
+    if let Some(said) = decoded("login_error") {
         probe.problem(
             format!(
                 "the replication login to {} as {} fails: {}",
@@ -266,7 +293,15 @@ fn observe_running_role(
                     (SELECT sourcefile || ' line ' || sourceline || ': ' || error FROM pg_file_settings
                      WHERE error IS NOT NULL AND error <> 'setting could not be applied' ORDER BY seqno LIMIT 1),
                     (SELECT 'pg_hba.conf line ' || line_number || ': ' || error FROM pg_hba_file_rules
-                     WHERE error IS NOT NULL ORDER BY line_number LIMIT 1)",
+                     WHERE error IS NOT NULL ORDER BY line_number LIMIT 1),
+                    CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,
+                    (SELECT f.sourcefile || ' line ' || f.sourceline || ' sets ' || f.name || ' = ' || f.setting
+                            || ' after mirrorset.conf, which sets it too'
+                     FROM pg_file_settings f
+                     WHERE f.sourcefile NOT LIKE '%/mirrorset.conf' AND f.sourcefile NOT LIKE '%/postgresql.auto.conf'
+                       AND EXISTS (SELECT 1 FROM pg_file_settings m WHERE m.sourcefile LIKE '%/mirrorset.conf'
+                                   AND m.name = f.name AND m.seqno < f.seqno)
+                     ORDER BY f.seqno LIMIT 1)",
             &[],
         )
     });
@@ -281,6 +316,18 @@ fn observe_running_role(
                 probe.problem(
                     format!("PostgreSQL rejects its configuration: {error}"),
                     Some("fix that line: until then a reload applies nothing from the file, and a restart fails".to_owned()),
+                );
+            }
+            if let Some(overridden) = row.get::<_, Option<String>>(6) {
+                probe.problem(
+                    format!("PostgreSQL would not run with what mirrorset.conf says: {overridden}"),
+                    Some("move the value into the cluster file and delete that line; `mirrorset plan` refuses until then".to_owned()),
+                );
+            }
+            if row.get::<_, Option<bool>>(5) == Some(true) {
+                probe.problem(
+                    "replay is paused: it receives WAL but falls further behind".to_owned(),
+                    Some("`SELECT pg_wal_replay_resume()` on it resumes".to_owned()),
                 );
             }
             Some(if row.get::<_, bool>(0) {

@@ -674,8 +674,10 @@ impl<'a> Planner<'a> {
 
     pub(super) fn plan_service(&mut self, node: &Node, facts: &Reached, files_changed: bool) {
         if !facts.running {
-            if facts.config_rejected.is_some() {
-                // It would not start: the verdict names why.
+            if facts.config_rejected.is_some()
+                || !self.overridden_while_stopped(node, facts).is_empty()
+            {
+                // It would not start, or not as the file says: the verdict names why.
                 return;
             }
             self.push(
@@ -778,10 +780,15 @@ impl<'a> Planner<'a> {
         self.plan_tls_files(primary, facts);
         self.plan_config_files(primary, facts);
         self.plan_passfile(primary, facts);
-        if facts.config_rejected.is_some() {
+        self.plan_service(primary, facts, false);
+        let starts = self
+            .actions
+            .iter()
+            .any(|a| a.node == primary.name.as_str() && a.kind == ActionKind::Start);
+        if !starts {
+            // It would not start as the file says: the verdict names why.
             return;
         }
-        self.plan_service(primary, facts, false);
         self.push(
             primary,
             Change::Step,
@@ -1390,6 +1397,9 @@ impl<'a> Planner<'a> {
                         .map(|line| super::verdict::server_message(line)),
                 },
             );
+        }
+        if facts.replay_paused == Some(true) {
+            self.unhealthy(node, HealthIssue::ReplayPaused);
         }
         let lag = primary_facts
             .and_then(|p| {

@@ -63,6 +63,9 @@ pub enum HealthIssue {
         /// The last error in the mirror's log, when there is one.
         cause: Option<String>,
     },
+    /// A mirror that receives WAL but does not replay it
+    /// (pg_wal_replay_pause()): its reads fall further behind.
+    ReplayPaused,
 }
 
 impl HealthIssue {
@@ -76,12 +79,13 @@ impl HealthIssue {
             Self::SettingOverridden { .. } => "setting_overridden",
             Self::ConfigurationRejected { .. } => "configuration_rejected",
             Self::MirrorNotStreaming { .. } => "mirror_not_streaming",
+            Self::ReplayPaused => "replay_paused",
         }
     }
 
     /// Applying would write, reload or restart into something PostgreSQL
     /// refuses or that the file did not ask for: apply refuses.
     pub fn blocks_apply(&self) -> bool {
-        !matches!(self, Self::MirrorNotStreaming { .. })
+        !matches!(self, Self::MirrorNotStreaming { .. } | Self::ReplayPaused)
     }
 }

@@ -35,6 +35,9 @@ impl Planner<'_> {
                     },
                 );
             }
+            for issue in self.overridden_while_stopped(node, facts) {
+                self.unhealthy(node, issue);
+            }
             return;
         }
         let rewrites_own_file = self.actions.iter().any(|action| {
@@ -175,6 +178,40 @@ impl Planner<'_> {
                 }
             }
         }
+    }
+}
+
+impl Planner<'_> {
+    /// A stopped server cannot be asked: mirrorset's own reading of
+    /// postgresql.conf finds an owned setting set again after the include
+    /// line (a start would run with it, or fail on it).
+    pub(super) fn overridden_while_stopped(
+        &self,
+        node: &Node,
+        facts: &Reached,
+    ) -> Vec<HealthIssue> {
+        let Some(conf) = facts.files.postgresql_conf.as_deref() else {
+            return Vec::new();
+        };
+        let lines = crate::facts::parse::conf_lines(conf);
+        let Some(include) = lines.iter().position(|(_, name, value)| {
+            name.starts_with("include") && value.ends_with(MIRRORSET_CONF)
+        }) else {
+            return Vec::new();
+        };
+        let wanted = &self.desired_node(node).settings;
+        lines[include + 1..]
+            .iter()
+            .filter_map(|(line, name, value)| {
+                Some(HealthIssue::SettingOverridden {
+                    setting: name.clone(),
+                    value: value.clone(),
+                    file: format!("{}/postgresql.conf", node.postgres.config_dir),
+                    line: Some(*line as i32),
+                    wanted: plain(wanted.get(name)?),
+                })
+            })
+            .collect()
     }
 }
 

@@ -57,6 +57,7 @@ pub fn describe_health(issue: &HealthIssue) -> String {
         HealthIssue::ConfigurationRejected { error } => format!(
             "the server is stopped and would not start: {error}; fix the file named, then plan again"
         ),
+        HealthIssue::ReplayPaused => "receives WAL but does not replay it (replay is paused): what it serves falls further behind; `SELECT pg_wal_replay_resume()` on it resumes".to_owned(),
         HealthIssue::MirrorNotStreaming {
             upstream,
             receiver,

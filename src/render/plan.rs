@@ -260,6 +260,9 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
             summary.restarts,
             if summary.restarts == 1 { "" } else { "s" }
         ));
+        if !plan.may_apply() {
+            out.push_str("apply refuses these steps until what is refused above is resolved.\n");
+        }
     }
     out
 }

@@ -56,7 +56,15 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
             let slot = primary.and_then(|p| p.slots.iter().find(|s| s.name == node.slot.as_str()));
             let is_primary = node.name == cluster.primary;
             let (state, cause): (&str, Option<String>) = match (facts, reached) {
-                (Some(NodeFacts::No { reason }), _) => ("failed", Some(reason.clone())),
+                (Some(NodeFacts::No { reason }), _) => (
+                    "failed",
+                    Some(
+                        reason
+                            .strip_prefix(&format!("{}: ", node.name))
+                            .unwrap_or(reason)
+                            .to_owned(),
+                    ),
+                ),
                 (Some(NodeFacts::Skipped), _) | (None, _) | (Some(NodeFacts::Yes(_)), None) => {
                     ("absent", None)
                 }
@@ -102,6 +110,11 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                         )
                     } else if node.state != NodeState::Member {
                         ("standby", Some(format!("the file wants it {}", node.state)))
+                    } else if streams_as_wanted && r.replay_paused == Some(true) {
+                        (
+                            "standby",
+                            Some("replay is paused: it falls further behind".to_owned()),
+                        )
                     } else if streams_as_wanted {
                         ("standby", None)
                     } else {
@@ -156,7 +169,12 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                     plan.health
                         .iter()
                         .filter(|f| f.node == node.name.as_str())
-                        .filter(|f| !matches!(f.issue, HealthIssue::MirrorNotStreaming { .. }))
+                        .filter(|f| {
+                            !matches!(
+                                f.issue,
+                                HealthIssue::MirrorNotStreaming { .. } | HealthIssue::ReplayPaused
+                            )
+                        })
                         .map(|f| describe_health(&f.issue)),
                 );
                 causes.extend(
@@ -166,7 +184,8 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                         .map(|f| f.message.clone()),
                 );
             }
-            let planned_changes = plan.map(|p| {
+            // Nothing is planned for a node that could not be read: unknown, not in sync.
+            let planned_changes = plan.filter(|_| reached.is_some()).map(|p| {
                 p.actions
                     .iter()
                     .filter(|a| a.node == node.name.as_str())
@@ -241,6 +260,7 @@ pub fn status_text(cluster: &Cluster, rows: &[NodeStatus]) -> String {
                 match row.planned_changes {
                     Some(0) => "in sync".to_owned(),
                     Some(n) => format!("{n} to apply"),
+                    None if row.state == "absent" => "-".to_owned(),
                     None => "unknown".to_owned(),
                 },
             ]

@@ -212,9 +212,29 @@ fn an_owned_setting_set_again_after_the_include_is_refused_with_its_file_and_lin
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 1);
     assert_eq!(start_time(&hosts, 2), started, "node2 was restarted");
     assert_eq!(hosts.psql(2, "SELECT pg_is_in_recovery()"), "t");
+    let check = mirrorset(&hosts, &["check", "FILE"], 1);
+    assert!(
+        flatten(&check.stdout).contains("sets wal_level = minimal after mirrorset.conf"),
+        "{}",
+        check.stdout
+    );
+
+    // Stopped, it cannot be asked: mirrorset's reading of the file names
+    // the line, and plans no start into it.
+    hosts.ctl("stop-pg", 2);
+    let plan = mirrorset(&hosts, &["plan", "FILE", "--detailed-exitcode"], 1);
+    let text = flatten(&plan.stdout);
+    assert!(
+        text.contains(&format!(
+            "node2: {} line {line} sets wal_level = minimal after mirrorset.conf",
+            postgresql_conf.display()
+        )) && !text.contains("> start"),
+        "{}",
+        plan.stdout
+    );
 
     overwrite(&postgresql_conf, &pristine);
-    reload(&hosts, 2);
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
     assert_converged(&hosts);
 }
 
@@ -289,6 +309,31 @@ fn a_mirror_rejected_by_a_foreign_pg_hba_line_fails_plan_status_and_check() {
     assert_converged(&hosts);
     mirrorset(&hosts, &["status", "FILE"], 0);
     mirrorset(&hosts, &["check", "FILE"], 0);
+
+    // A mirror that streams but does not replay is not healthy either.
+    hosts.psql(3, "SELECT pg_wal_replay_pause()");
+    wait_replayed(&hosts, 3, "SELECT pg_is_wal_replay_paused()", "t");
+    let plan = mirrorset(&hosts, &["plan", "FILE", "--detailed-exitcode"], 1);
+    assert!(
+        plan.stdout
+            .contains("node3: receives WAL but does not replay it"),
+        "{}",
+        plan.stdout
+    );
+    let status = mirrorset(&hosts, &["status", "FILE"], 1);
+    assert!(
+        status.stdout.contains("node3: replay is paused"),
+        "{}",
+        status.stdout
+    );
+    let check = mirrorset(&hosts, &["check", "FILE"], 1);
+    assert!(
+        check.stdout.contains("node3: replay is paused"),
+        "{}",
+        check.stdout
+    );
+    hosts.psql(3, "SELECT pg_wal_replay_resume()");
+    assert_converged(&hosts);
 }
 
 /// Case 4: after a failover the old primary comes back writable: plan

@@ -722,6 +722,17 @@ fn scenarios() -> Vec<Scenario> {
             });
         }),
         ("primary-stopped", None, primary_stopped),
+        ("stopped-mirror-setting-overridden", None, |_, o| {
+            let facts = reached(o, "db3");
+            facts.running = false;
+            facts.in_recovery = None;
+            facts.wal_receiver = None;
+            let conf = facts.files.postgresql_conf.as_mut().unwrap();
+            conf.push_str("wal_level = minimal   # set by hand after the include\n");
+        }),
+        ("mirror-replay-paused", None, |_, o| {
+            reached(o, "db2").replay_paused = Some(true);
+        }),
         ("hba-block-without-end", None, |_, o| {
             // Someone deleted the END marker: the block must not run to the end of the file.
             let hba = reached(o, "db2").files.hba.as_mut().unwrap();
