@@ -388,7 +388,11 @@ impl Applier<'_> {
     /// A failed start or restart, with what the server's log says.
     fn with_log_errors(&self, name: &NodeName, error: AccessError) -> ApplyError {
         match self.last_log_errors(name).last() {
-            Some(line) => self.failed(name, format!("{error}; the log says: {line}")),
+            Some(line) => {
+                let said = error.to_string();
+                let said = said.strip_prefix(&format!("{name}: ")).unwrap_or(&said);
+                self.failed(name, format!("{said}; the log says: {line}"))
+            }
             None => error.into(),
         }
     }
