@@ -57,6 +57,8 @@ pub enum Rule {
     InvalidConnectionLimit,
     /// A path on the node that is not absolute.
     RelativePath,
+    /// A path on the node with a character a shell or a config line would not carry (`"`, `$`, backquote, backslash, a control character).
+    UnsafePath,
     /// The passfile inside the data directory (pg_basebackup would copy it, a rewind would overwrite it).
     PassfileInDataDir,
     /// `service` is not `pg_ctl`, `systemd:<unit>` or a table of commands.
@@ -79,7 +81,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 35] = [
+    pub const ALL: [Rule; 36] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -106,6 +108,7 @@ impl Rule {
         Self::InvalidPort,
         Self::InvalidConnectionLimit,
         Self::RelativePath,
+        Self::UnsafePath,
         Self::PassfileInDataDir,
         Self::InvalidService,
         Self::InvalidHost,
@@ -162,6 +165,9 @@ impl Rule {
             Self::InvalidPort => "A port outside 1..=65535.",
             Self::InvalidConnectionLimit => "A `connection_limit` that would lock mirrors out.",
             Self::RelativePath => "A path on the node that is not absolute.",
+            Self::UnsafePath => {
+                "A path on the node with a character a shell or a config line would not carry (`\"`, `$`, backquote, backslash, a control character)."
+            }
             Self::PassfileInDataDir => {
                 "The passfile inside the data directory (pg_basebackup would copy it, a rewind would overwrite it)."
             }
@@ -211,6 +217,7 @@ impl Rule {
             Self::InvalidPort => "config::invalid_port",
             Self::InvalidConnectionLimit => "config::invalid_connection_limit",
             Self::RelativePath => "config::relative_path",
+            Self::UnsafePath => "config::unsafe_path",
             Self::PassfileInDataDir => "config::passfile_in_data_dir",
             Self::InvalidService => "config::invalid_service",
             Self::InvalidHost => "config::invalid_host",

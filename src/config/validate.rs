@@ -409,7 +409,21 @@ impl Checker<'_> {
             .at(value.span.clone(), "unsafe for a replicated cluster")
             .help(help.to_owned())
         };
+        let cannot_carry = |reason: String| {
+            Problem::new(Rule::InvalidSettingValue, format!("{name}: {reason}"))
+                .at(value.span.clone(), "no postgresql.conf value can hold this")
+                .help("PostgreSQL reads one value per line, as text, a finite number or a 32-bit integer")
+        };
         let problem = match (name, &value.value) {
+            (_, SettingValue::String(text)) if text.chars().any(char::is_control) => Some(
+                cannot_carry("the value holds a line break or another control character".into()),
+            ),
+            (_, SettingValue::Float(x)) if !x.is_finite() => {
+                Some(cannot_carry(format!("{x} is not a finite number")))
+            }
+            (_, SettingValue::Integer(n)) if i32::try_from(*n).is_err() => Some(cannot_carry(
+                format!("{n} is outside the range of PostgreSQL's integer settings"),
+            )),
             ("wal_level", SettingValue::String(level))
                 if level != "replica" && level != "logical" =>
             {
@@ -813,6 +827,23 @@ impl Checker<'_> {
         let Some(written) = written else {
             return Some(default.to_owned());
         };
+        // pg_ctl puts -D and -l paths inside a double-quoted shell string,
+        // and primary_conninfo and pg_hba carry them too: refuse what the
+        // shell would expand or what ends a line.
+        if let Some(bad) = written
+            .chars()
+            .find(|c| c.is_control() || matches!(c, '"' | '$' | '`' | '\\'))
+        {
+            self.report(
+                Problem::new(
+                    Rule::UnsafePath,
+                    format!("{what} {:?} holds {bad:?}", written.value),
+                )
+                .at(written.span.clone(), "not safe in a path on the node")
+                .help("pg_ctl passes paths through a shell inside double quotes, where \", $, ` and \\ are special; rename the directory"),
+            );
+            return None;
+        }
         if written.starts_with('/') {
             return Some(written.trim_end_matches('/').to_owned())
                 .filter(|p| !p.is_empty())

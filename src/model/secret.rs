@@ -87,12 +87,43 @@ pub enum SecretError {
     CommandFailed { program: String, reason: String },
     #[error("the passphrase command `{program}` printed nothing")]
     CommandEmpty { program: String },
+    #[error(
+        "the passphrase from {source_name} holds {what}, which libpq's passfile cannot carry (it reads one line per entry): mirrors could not log in; \
+         choose a passphrase without line breaks or NUL (a file or command loses exactly one trailing newline)"
+    )]
+    Uncarriable { source_name: String, what: String },
 }
 
 impl PassphraseSource {
     /// Reads the passphrase. One trailing newline is dropped (files and
-    /// commands like `pass show` end with one); the value is otherwise kept as is.
+    /// commands like `pass show` end with one); the value is otherwise kept
+    /// as is, and refused when the passfile could not carry it.
     pub fn resolve(&self) -> Result<Secret<String>, SecretError> {
+        let secret = self.read()?;
+        let what = secret.expose().chars().find_map(|c| match c {
+            '\n' | '\r' => Some("a line break"),
+            '\0' => Some("a NUL character"),
+            _ => None,
+        });
+        match what {
+            None => Ok(secret),
+            Some(what) => Err(SecretError::Uncarriable {
+                source_name: match self {
+                    Self::Env(name) => format!("the environment variable {name}"),
+                    Self::File(path) => format!("the file {}", path.display()),
+                    Self::Command(argv) => {
+                        format!(
+                            "the command `{}`",
+                            argv.first().cloned().unwrap_or_default()
+                        )
+                    }
+                },
+                what: what.to_owned(),
+            }),
+        }
+    }
+
+    fn read(&self) -> Result<Secret<String>, SecretError> {
         match self {
             Self::Env(name) => match std::env::var(name) {
                 Err(_) => Err(SecretError::EnvMissing(name.clone())),
@@ -200,6 +231,22 @@ mod tests {
             error,
             SecretError::EnvMissing("MIRRORSET_TEST_SURELY_UNSET".into())
         );
+    }
+
+    #[test]
+    fn a_passphrase_the_passfile_cannot_carry_is_refused() {
+        let inner = PassphraseSource::Command(vec!["printf".into(), "one\\ntwo".into()]);
+        let error = inner.resolve().unwrap_err().to_string();
+        assert!(error.contains("holds a line break"), "{error}");
+        assert!(!error.contains("two"), "{error}");
+        // Exactly one trailing newline goes; a second one stays and is refused.
+        let two = PassphraseSource::Command(vec!["printf".into(), "s3cret\\n\\n".into()]);
+        assert!(matches!(
+            two.resolve(),
+            Err(SecretError::Uncarriable { .. })
+        ));
+        let crlf = PassphraseSource::Command(vec!["printf".into(), "s3cret\\r\\n".into()]);
+        assert_eq!(crlf.resolve().unwrap().expose(), "s3cret");
     }
 
     #[test]

@@ -188,3 +188,57 @@ fn plan_without_the_passphrase_says_which_variable_is_missing() {
         output.stderr
     );
 }
+
+/// A passphrase libpq's passfile cannot carry is refused when it is read,
+/// before any node is contacted (issue 12, case 2): a file source loses
+/// exactly one trailing newline, so a second one is refused too.
+#[test]
+fn a_passphrase_with_a_line_break_is_refused_before_any_node_is_contacted() {
+    let dir = std::env::temp_dir().join(format!("mirrorset-linebreak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let passphrase = dir.join("passphrase");
+    std::fs::write(&passphrase, "s3cret\n\n").unwrap();
+    std::fs::set_permissions(
+        &passphrase,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    // Nodes nobody listens on: contacting one would fail differently.
+    let text = std::fs::read_to_string("examples/minimal/cluster.toml")
+        .unwrap()
+        .replace(
+            "passphrase             = { env = \"MINIMAL_REPL_PASSPHRASE\" }",
+            &format!(
+                "passphrase             = {{ file = \"{}\" }}",
+                passphrase.display()
+            ),
+        )
+        .replace("#:schema ../../schemas/cluster.schema.json\n", "");
+    assert!(text.contains("{ file = "), "{text}");
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, text).unwrap();
+    let output = Test::new()
+        .args(["plan", file.to_str().unwrap()])
+        .status(1)
+        .run();
+    let flat = flatten(&output.stderr);
+    assert!(
+        flat.contains("holds a line break, which libpq's passfile cannot carry"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(output.stdout, "", "a node was planned");
+    let output = Test::new()
+        .env("MINIMAL_REPL_PASSPHRASE", "inner\nbreak")
+        .args(["plan", "examples/minimal/cluster.toml"])
+        .status(1)
+        .run();
+    assert!(
+        flatten(&output.stderr)
+            .contains("the environment variable MINIMAL_REPL_PASSPHRASE holds a line break"),
+        "{}",
+        output.stderr
+    );
+    assert!(!output.stderr.contains("inner"), "{}", output.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
