@@ -140,7 +140,11 @@ impl Applier<'_> {
                         self.failed(name, format!("the plan has no content for {path}"))
                     })?
                 };
-                let outcome = transport.write_file_atomic(path, content.as_bytes(), *mode)?;
+                let outcome = if *sensitive {
+                    transport.write_secret_atomic(path, content.as_bytes(), *mode)?
+                } else {
+                    transport.write_file_atomic(path, content.as_bytes(), *mode)?
+                };
                 if *enforce_mode {
                     let output = transport.exec_as_postgres(
                         RemoteCommand::new("chmod").args([format!("{mode:o}"), path.clone()]),

@@ -14,7 +14,7 @@ const READ: &str = r#"[ -e "$1" ] || exit 3; exec cat -- "$1""#;
 const STAT: &str = r#"[ -e "$1" ] || [ -L "$1" ] || exit 3; exec stat -c '%a %U %G %s %F' -- "$1""#;
 
 const WRITE_ATOMIC: &str = r#"set -eu
-path=$1 mode=$2 stamp=$3
+path=$1 mode=$2 stamp=$3 keep=$4
 case $path in */*) dir=${path%/*} ;; *) dir=. ;; esac
 [ -n "$dir" ] || dir=/
 base=${path##*/}
@@ -24,17 +24,33 @@ cat > "$tmp"
 if [ -e "$path" ]; then
   chmod --reference="$path" -- "$tmp"
   chown --reference="$path" -- "$tmp" 2>/dev/null || true
-  backup=$path.mirrorset-$stamp
-  cp -p -- "$path" "$backup"
-  printf 'backup=%s\n' "$backup"
+  if [ "$keep" = keep ]; then
+    backup=$path.mirrorset-$stamp
+    cp -p -- "$path" "$backup"
+    printf 'backup=%s\n' "$backup"
+  fi
 else
   chmod "$mode" -- "$tmp"
 fi
 sync -- "$tmp"
 mv -f -- "$tmp" "$path"
 trap - EXIT
+if [ "$keep" != keep ]; then
+  # Versions of a secret that earlier runs kept: <name>.mirrorset-<UTC time>.
+  for old in "$path".mirrorset-[0-9]*T[0-9]*Z; do
+    if [ -f "$old" ]; then rm -f -- "$old"; fi
+  done
+fi
 sync -- "$dir" 2>/dev/null || true
 "#;
+
+/// Whether an atomic write keeps the previous version beside the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Previous {
+    Keep,
+    /// For secrets: none kept, and earlier kept versions removed.
+    Discard,
+}
 
 const MOVE_ASIDE: &str = r#"set -eu
 [ -e "$1" ] || [ -L "$1" ] || exit 3
@@ -154,9 +170,19 @@ pub fn write_file_atomic<T: Transport + ?Sized>(
     path: &str,
     contents: &[u8],
     new_mode: u32,
+    previous: Previous,
 ) -> Result<WriteOutcome, AccessError> {
+    let keep = match previous {
+        Previous::Keep => "keep",
+        Previous::Discard => "discard",
+    };
     let command = script("mirrorset-write", WRITE_ATOMIC)
-        .args([path.to_owned(), format!("{new_mode:o}"), utc_stamp()])
+        .args([
+            path.to_owned(),
+            format!("{new_mode:o}"),
+            utc_stamp(),
+            keep.to_owned(),
+        ])
         .stdin(contents.to_vec());
     let output = transport.exec_as_postgres(command)?;
     if !output.success() {

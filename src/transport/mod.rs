@@ -132,7 +132,19 @@ pub trait Transport: Send + Sync {
         contents: &[u8],
         new_mode: u32,
     ) -> Result<WriteOutcome, AccessError> {
-        file_ops::write_file_atomic(self, path, contents, new_mode)
+        file_ops::write_file_atomic(self, path, contents, new_mode, file_ops::Previous::Keep)
+    }
+
+    /// Like `write_file_atomic` for a file that holds a secret (a passfile,
+    /// a TLS key): no previous version is kept, and those earlier mirrorset
+    /// versions kept are removed, so an old secret does not stay behind.
+    fn write_secret_atomic(
+        &self,
+        path: &str,
+        contents: &[u8],
+        new_mode: u32,
+    ) -> Result<WriteOutcome, AccessError> {
+        file_ops::write_file_atomic(self, path, contents, new_mode, file_ops::Previous::Discard)
     }
 
     /// Renames `path` to `<path>.mirrorset-moved-<UTC time>` and returns the

@@ -91,6 +91,19 @@ fn a_rotated_passphrase_reaches_every_passfile_before_the_role_and_no_mirror_sto
         "{}",
         converged.stdout
     );
+    // No old passphrase stays behind on a node: no kept copy of a passfile
+    // (issue 12, case 8), and the new one only in the three 0600 passfiles.
+    let grep = std::process::Command::new("grep")
+        .args(["-rl", old])
+        .arg(&hosts.dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&grep.stdout),
+        "",
+        "the old passphrase is still on a node"
+    );
+    crate::apply::assert_only_in_passfiles(&hosts, new);
     // The old passphrase no longer matches anything.
     mirrorset_with(&hosts, old, &["plan", "FILE", "--detailed-exitcode"], 2);
 }
