@@ -141,7 +141,7 @@ impl Applier<'_> {
                     })?
                 };
                 let outcome = if *sensitive {
-                    transport.write_secret_atomic(path, content.as_bytes(), *mode)?
+                    transport.write_file_atomic_no_backup(path, content.as_bytes(), *mode)?
                 } else {
                     transport.write_file_atomic(path, content.as_bytes(), *mode)?
                 };
@@ -160,7 +160,7 @@ impl Applier<'_> {
                     .map(|backup| format!("previous version kept as {backup}")))
             }
             ActionKind::WriteStandbySignal { path } => {
-                transport.write_file_atomic(path, b"", 0o600)?;
+                transport.write_file_atomic_no_backup(path, b"", 0o600)?;
                 Ok(None)
             }
             ActionKind::ResetSetting { setting } => {
@@ -363,7 +363,7 @@ impl Applier<'_> {
             name,
             format!(
                 "PostgreSQL rejects its configuration, so it was not {would_be}: {}",
-                crate::plan::server_messages(&String::from_utf8_lossy(&output.stderr))
+                crate::facts::parse::server_messages(&String::from_utf8_lossy(&output.stderr))
             ),
         ))
     }
@@ -375,7 +375,7 @@ impl Applier<'_> {
         };
         let command = RemoteCommand::new("sh").args([
             "-c",
-            r#"tail -c 65536 -- "$1" 2>/dev/null | grep -E '(FATAL|PANIC|ERROR): ' | tail -n 3"#,
+            r#"tail -c 65536 -- "$1" 2>/dev/null | grep -E '(FATAL|PANIC): ' | tail -n 3"#,
             "mirrorset-log",
             &node.postgres.log_file,
         ]);
@@ -383,7 +383,7 @@ impl Applier<'_> {
             Ok(output) => output
                 .stdout_text()
                 .lines()
-                .map(crate::plan::server_message)
+                .map(crate::facts::parse::server_message)
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -694,6 +694,9 @@ impl Applier<'_> {
                 ),
             ));
         }
+        // A whole copy of the primary must never start as a second primary,
+        // even if this apply ends before its own standby.signal step.
+        transport.write_file_atomic_no_backup(&format!("{data_dir}/standby.signal"), b"", 0o600)?;
         let rewind_failed = format!("{data_dir}.{REWIND_FAILED}");
         let removed = transport.exec_as_postgres(RemoteCommand::new("rm").args([
             "-f",
@@ -740,10 +743,10 @@ impl Applier<'_> {
         let mut looks = 0_u32;
         loop {
             if self.aborted.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(self.failed(
-                    name,
-                    format!("stopped waiting to stream from {upstream}: a step beside it failed"),
-                ));
+                return Err(ApplyError::Aborted {
+                    node: name.clone(),
+                    message: format!("stopped waiting to stream from {upstream}"),
+                });
             }
             looks += 1;
             // Every 2 s: a primary that is gone will not come back by waiting.

@@ -64,6 +64,10 @@ pub enum ApplyError {
     #[error("{node}: {message}")]
     #[diagnostic(code(apply::action_failed))]
     Failed { node: NodeName, message: String },
+    /// Not a failure of its own: a step beside it failed first.
+    #[error("{node}: {message}: a step beside it failed")]
+    #[diagnostic(code(apply::stopped_beside_a_failure))]
+    Aborted { node: NodeName, message: String },
 }
 
 /// One node's connection for the run: its transport, and SQL when needed.
@@ -245,21 +249,44 @@ impl Applier<'_> {
             if groups.len() > 1 {
                 let consumed: usize = groups.iter().map(Vec::len).sum();
                 let results = fan_out(&groups, DEFAULT_CONCURRENCY, |group| {
+                    let mut done = 0;
                     for (number, action) in group {
-                        if self.aborted.load(Ordering::Relaxed) {
-                            return Err(ApplyError::Failed {
-                                node: node_name(action),
-                                message: format!(
-                                    "step {number} was not started: a step beside it failed"
-                                ),
-                            });
+                        // Only before a clone: once copied, a mirror gets its
+                        // standby.signal, whatever happens beside it.
+                        let cloning = matches!(action.kind, ActionKind::Clone { .. });
+                        if cloning && self.aborted.load(Ordering::Relaxed) {
+                            return (
+                                done,
+                                Err(ApplyError::Aborted {
+                                    node: node_name(action),
+                                    message: format!("step {number} was not started"),
+                                }),
+                            );
                         }
-                        self.run_one(*number, total, action)?;
+                        if let Err(error) = self.run_one(*number, total, action) {
+                            return (done, Err(error));
+                        }
+                        done += 1;
                     }
-                    Ok::<_, ApplyError>(group.len())
+                    (done, Ok(()))
                 });
-                for result in results {
-                    report.done += result?;
+                let mut first_failure = None;
+                for (done, result) in results {
+                    report.done += done;
+                    if let Err(error) = result {
+                        // The cause, not a step that stopped because of it.
+                        let is_cause = !matches!(error, ApplyError::Aborted { .. });
+                        match &first_failure {
+                            Some(ApplyError::Aborted { .. }) if is_cause => {
+                                first_failure = Some(error)
+                            }
+                            None => first_failure = Some(error),
+                            Some(_) => {}
+                        }
+                    }
+                }
+                if let Some(error) = first_failure {
+                    return Err(error);
                 }
                 index += consumed;
             } else {

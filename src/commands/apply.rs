@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use miette::{IntoDiagnostic, miette};
 
-use super::plan::{Planned, plan_cluster, read_saved_plan};
+use super::plan::{Planned, plan_cluster, plan_loaded, read_saved_plan};
 use super::{one_cluster, one_cluster_file};
 use crate::apply::{self, ApplyOptions, Progress};
 use crate::plan::{Action, Plan, sha256_bytes};
@@ -173,6 +173,7 @@ fn apply_showing(
     let Planned {
         cluster,
         passphrase,
+        tls,
         desired,
         plan,
     } = plan_cluster(
@@ -246,9 +247,23 @@ fn apply_showing(
             node: cluster.primary.clone(),
             message,
         };
-        let again = plan_cluster(&path, access, None, settings)
-            .map_err(|error| failed(format!("planning again failed: {error}")))?
-            .plan;
+        if saved.is_some() && !args.auto_approve {
+            // What a saved plan did not show is not done without a review.
+            return Err(failed(
+                "it runs again; the rest of the plan could not be known when it was saved: \
+                 run `mirrorset plan --out` again, review it, and apply that"
+                    .into(),
+            ));
+        }
+        let again = plan_loaded(
+            &cluster,
+            &passphrase,
+            tls.as_ref(),
+            &desired,
+            access,
+            None,
+            settings,
+        );
         println!("\nRead every node again; the rest of the plan:");
         print!("{}", plan_text(&again, palette));
         if !again.may_apply() {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use super::cluster_files;
-use crate::config;
+use crate::config::{self, TlsMaterial};
 use crate::desired::{Desired, desired};
 use crate::facts::gather;
 use crate::model::{Cluster, Secret};
@@ -28,6 +28,7 @@ pub struct PlanOptions {
 pub struct Planned {
     pub cluster: Cluster,
     pub passphrase: Secret<String>,
+    pub tls: Option<TlsMaterial>,
     pub desired: Desired,
     pub plan: Plan,
 }
@@ -46,10 +47,39 @@ pub fn plan_cluster(
         })?;
     let tls = config::load_tls(&cluster)?;
     let desired = desired(&cluster, &passphrase, tls.as_ref());
-    let observed = gather(&cluster, options);
-    let mut plan = make_plan(&cluster, &desired, &observed, &passphrase, settings);
+    let plan = plan_loaded(
+        &cluster,
+        &passphrase,
+        tls.as_ref(),
+        &desired,
+        options,
+        target,
+        settings,
+    );
+    Ok(Planned {
+        cluster,
+        passphrase,
+        tls,
+        desired,
+        plan,
+    })
+}
+
+/// Gathers the nodes and plans a cluster already loaded (apply plans
+/// again this way after a start, with the file and secret it began with).
+pub fn plan_loaded(
+    cluster: &Cluster,
+    passphrase: &Secret<String>,
+    tls: Option<&TlsMaterial>,
+    desired: &Desired,
+    options: &AccessOptions,
+    target: Option<&glob::Pattern>,
+    settings: PlanSettings,
+) -> Plan {
+    let observed = gather(cluster, options);
+    let mut plan = make_plan(cluster, desired, &observed, passphrase, settings);
     if let (Some(material), Some(days)) = (
-        &tls,
+        tls,
         cluster
             .replication
             .tls
@@ -89,12 +119,7 @@ pub fn plan_cluster(
         );
         plan.summary = crate::plan::summarize(&plan.actions);
     }
-    Ok(Planned {
-        cluster,
-        passphrase,
-        desired,
-        plan,
-    })
+    plan
 }
 
 /// A plan saved with `plan --out`, and its text; refused when it is not one

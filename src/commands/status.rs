@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::one_cluster;
 use crate::desired::desired;
 use crate::facts::gather;
+use crate::model::Secret;
 use crate::plan::plan as make_plan;
 use crate::render::{status_rows, status_text};
 use crate::transport::AccessOptions;
@@ -13,29 +14,30 @@ use crate::transport::AccessOptions;
 pub fn status(file: &str, json: bool, access: &AccessOptions) -> miette::Result<ExitCode> {
     let cluster = one_cluster(file)?;
     let observed = gather(&cluster, access);
-    // Without the passphrase, status still shows everything but whether plan would change a node.
-    let plan = cluster
-        .replication
-        .passphrase
-        .resolve()
-        .ok()
-        .map(|passphrase| {
-            make_plan(
-                &cluster,
-                &desired(
-                    &cluster,
-                    &passphrase,
-                    crate::config::load_tls(&cluster).ok().flatten().as_ref(),
-                ),
-                &observed,
-                &passphrase,
-                crate::plan::PlanSettings::default(),
-            )
-        });
-    let rows = status_rows(&cluster, &observed, plan.as_ref());
+    // Without the passphrase, status still shows everything, and what is
+    // wrong, but not whether plan would change a node: the plan made with a
+    // stand-in passphrase gives its findings (none depends on the secret,
+    // but which steps would repair a mirror does, and status judges
+    // streaming from the facts itself), never its steps.
+    let resolved = cluster.replication.passphrase.resolve().ok();
+    let changes_known = resolved.is_some();
+    let passphrase = resolved.unwrap_or_else(|| Secret::new(String::new()));
+    let plan = make_plan(
+        &cluster,
+        &desired(
+            &cluster,
+            &passphrase,
+            crate::config::load_tls(&cluster).ok().flatten().as_ref(),
+        ),
+        &observed,
+        &passphrase,
+        crate::plan::PlanSettings::default(),
+    );
+    let rows = status_rows(&cluster, &observed, &plan, changes_known);
     // Green means healthy: every node what the file says, nothing to do.
-    let healthy =
-        rows.iter().all(|row| row.healthy) && plan.as_ref().is_none_or(|plan| plan.is_green());
+    let healthy = rows.iter().all(|row| row.healthy)
+        && plan.refusals.is_empty()
+        && (!changes_known || plan.is_green());
     if json {
         let document = serde_json::json!({
             "format_version": 1,

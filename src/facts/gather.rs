@@ -25,7 +25,8 @@ pub const REWIND_FAILED: &str = "mirrorset-rewind-failed";
 /// Settings read besides those mirrorset writes, the node's own and any in postgresql.auto.conf.
 const ALSO_READ: [&str; 3] = ["data_checksums", "max_connections", "port"];
 
-const READ_NODE: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10}
+const READ_NODE: &str = concat!(
+    r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10}
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
 if [ -e "$data.mirrorset-rewind-failed" ]; then echo rewind_failed=yes; fi
@@ -46,12 +47,13 @@ file tls_ca "$ca"
 file tls_cert "$cert"
 if [ -f "$key" ]; then printf 'key_stat=%s\n' "$(stat -c '%a %U' "$key")"; file tls_key "$key"; fi
 for tls in "$ca" "$cert" "$key"; do if [ -f "$tls" ]; then stat -c '%.9Y' "$tls"; fi; done | sort -n | tail -n 1 | sed 's/^/tls_mtime=/'
-if [ -r "$log" ]; then printf 'log_errors='; tail -c 65536 "$log" | grep -E '(FATAL|PANIC|ERROR): ' | tail -n 3 | base64 -w0; echo; fi
-"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; ready=$?; echo "ready=$ready"
-if [ "$ready" != 0 ] && [ -f "$data/PG_VERSION" ] && [ -x "$bin/postgres" ]; then
-  if ! rejected=$("$bin/postgres" -D "$config" -C data_directory 2>&1 >/dev/null); then printf 'config_rejected='; printf '%s' "$rejected" | base64 -w0; echo; fi
-fi
-"#;
+if [ -f "$data/PG_VERSION" ]; then
+"#,
+    super::verdict_lines!(),
+    r#"fi
+"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "ready=$?"
+"#
+);
 
 pub fn gather(cluster: &Cluster, options: &AccessOptions) -> Observed {
     let facts = fan_out(&cluster.nodes, DEFAULT_CONCURRENCY, |node| {
@@ -299,8 +301,8 @@ fn gather_sql(
         "SELECT 'hba', NULL::int, line_number, NULL::text, NULL::text, NULL::text, error
          FROM pg_hba_file_rules WHERE error IS NOT NULL
          UNION ALL
-         SELECT 'conf', seqno, sourceline, sourcefile, name, setting, error
-         FROM pg_file_settings WHERE error IS NOT NULL OR name = ANY($1)",
+         SELECT 'conf', seqno, sourceline, sourcefile, lower(name), setting, error
+         FROM pg_file_settings WHERE error IS NOT NULL OR lower(name) = ANY($1)",
         &[&names],
     )? {
         let line: Option<i32> = row.get(2);

@@ -104,6 +104,30 @@ fn unquote(value: &str) -> String {
     }
 }
 
+/// PostgreSQL's log lines without their timestamp and pid prefix, joined.
+pub fn server_messages(text: &str) -> String {
+    text.lines()
+        .map(server_message)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// "2026-… UTC [42] FATAL:  could not …" -> "FATAL: could not …".
+pub fn server_message(line: &str) -> String {
+    let start = [
+        "PANIC:", "FATAL:", "ERROR:", "LOG:", "WARNING:", "DETAIL:", "HINT:",
+    ]
+    .iter()
+    .filter_map(|level| line.find(level))
+    .min()
+    .unwrap_or(0);
+    line[start..]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// pg_controldata's "Key:   value" lines.
 pub fn controldata(text: &str) -> BTreeMap<String, String> {
     text.lines()
@@ -124,6 +148,15 @@ mod conf_tests {
         assert_eq!(settings["listen_addresses"], "a,#b");
         assert_eq!(settings["port"], "5433");
         assert_eq!(settings["name"], "it's");
+    }
+
+    #[test]
+    fn reads_server_messages() {
+        let text = "2026-12-02 15:45:06.878 GMT [4983] LOG:  unrecognized configuration parameter \"x\" in file \"/e/mirrorset.conf\" line 3\n2026-12-02 15:45:06.878 GMT [4983] FATAL:  configuration file \"/e/mirrorset.conf\" contains errors\n";
+        assert_eq!(
+            server_messages(text),
+            "LOG: unrecognized configuration parameter \"x\" in file \"/e/mirrorset.conf\" line 3; FATAL: configuration file \"/e/mirrorset.conf\" contains errors"
+        );
     }
 
     #[test]

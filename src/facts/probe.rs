@@ -78,22 +78,25 @@ impl NodeProbe {
 }
 
 /// Prints what the node has, as key=value lines; paths arrive as arguments.
-const PROBE: &str = r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6 login=$7 config=$8
+const PROBE: &str = concat!(
+    r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6 login=$7 config=$8 log=$9
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; else echo version=; fi
 if [ -f "$data/PG_VERSION" ]; then echo initialized=yes
 elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo initialized=foreign
 else echo initialized=no; fi
 "$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; ready=$?; echo "local_ready=$ready"
-if [ "$ready" != 0 ] && [ -f "$data/PG_VERSION" ] && [ -x "$bin/postgres" ]; then
-  if ! rejected=$("$bin/postgres" -D "$config" -C data_directory 2>&1 >/dev/null); then printf 'config_rejected='; printf '%s' "$rejected" | base64 -w0; echo; fi
-fi
+if [ -f "$data/PG_VERSION" ]; then
+"#,
+    super::verdict_lines!(),
+    r#"fi
 if [ -n "$login" ] && [ -f "$data/PG_VERSION" ] && [ ! -e "$data/standby.signal" ]; then echo standby_signal=missing; fi
 if [ -n "$primary_host" ]; then "$bin/pg_isready" -q -h "$primary_host" -p "$primary_port" -t 5; echo "primary_ready=$?"; fi
 if [ -n "$login" ] && [ -f "$data/PG_VERSION" ]; then
   if said=$("$bin/psql" -XAtqw -d "$login" -c IDENTIFY_SYSTEM 2>&1); then echo login=ok
   else printf 'login_error='; printf '%s' "$said" | base64 -w0; echo; fi
 fi
-"#;
+"#
+);
 
 /// Probes every node of the cluster concurrently; absent nodes are listed, not contacted.
 pub fn probe_cluster(cluster: &Cluster, options: &AccessOptions) -> Vec<NodeProbe> {
@@ -167,6 +170,7 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
             })
             .unwrap_or_default(),
         layout.config_dir.clone(),
+        layout.log_file.clone(),
     ]);
     let output = match transport.exec_as_postgres(command) {
         Ok(output) if output.success() => output,
@@ -235,8 +239,8 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
     if let Some(rejected) = decoded("config_rejected") {
         probe.problem(
             format!(
-                "PostgreSQL rejects its configuration, so it would not start: {}",
-                crate::plan::server_messages(&rejected)
+                "PostgreSQL rejects its configuration, so a start or restart would fail: {}",
+                crate::facts::parse::server_messages(&rejected)
             ),
             Some("fix the file and line named; `mirrorset plan` says the same".to_owned()),
         );
@@ -288,8 +292,9 @@ fn observe_running_role(
     let result = SqlSession::connect(transport, &node.postgres).and_then(|sql| {
         sql.query_one(
             "SELECT pg_is_in_recovery(),
-                    (SELECT status || ' from ' || coalesce(sender_host, '?') FROM pg_stat_wal_receiver),
-                    (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+                    (SELECT status || ' from ' || coalesce(sender_host, '?') || ' through slot '
+                            || coalesce(slot_name, '(none)') FROM pg_stat_wal_receiver),
+                    (SELECT sender_host || ' ' || coalesce(slot_name, '') FROM pg_stat_wal_receiver WHERE status = 'streaming'),
                     (SELECT sourcefile || ' line ' || sourceline || ': ' || error FROM pg_file_settings
                      WHERE error IS NOT NULL AND error <> 'setting could not be applied' ORDER BY seqno LIMIT 1),
                     (SELECT 'pg_hba.conf line ' || line_number || ': ' || error FROM pg_hba_file_rules
@@ -344,11 +349,19 @@ fn observe_running_role(
 }
 
 /// What one node's probe cannot tell alone: a second writable primary, a
-/// mirror that does not stream from the file's primary.
+/// mirror that does not stream from the file's primary through its slot.
 fn compare(cluster: &Cluster, probes: &mut [NodeProbe]) {
     let primary_host = cluster.node(&cluster.primary).map(|p| p.host.clone());
     for probe in probes.iter_mut() {
+        let wanted_stream = cluster
+            .node(&probe.name)
+            .zip(primary_host.as_ref())
+            .map(|(node, host)| format!("{host} {}", node.slot));
         match (probe.wanted, probe.role) {
+            ("standalone", Some(ObservedRole::Standby)) => probe.problem(
+                "the file wants it standalone, but it is still a standby".to_owned(),
+                Some("`mirrorset apply` detaches and promotes it".to_owned()),
+            ),
             ("mirror", Some(ObservedRole::Primary)) => probe.problem(
                 format!(
                     "runs as a writable primary while the file names {}: split brain",
@@ -364,7 +377,7 @@ fn compare(cluster: &Cluster, probes: &mut [NodeProbe]) {
                 Some("`mirrorset plan` shows the switchover that makes it primary".to_owned()),
             ),
             ("mirror", Some(ObservedRole::Standby))
-                if probe.streams_from.is_none() || probe.streams_from != primary_host =>
+                if probe.streams_from.is_none() || probe.streams_from != wanted_stream =>
             {
                 let receiver = probe
                     .receiver
@@ -372,7 +385,7 @@ fn compare(cluster: &Cluster, probes: &mut [NodeProbe]) {
                     .unwrap_or_else(|| "no WAL receiver".to_owned());
                 probe.problem(
                     format!(
-                        "does not stream from {} ({receiver})",
+                        "does not stream from {} through its slot ({receiver})",
                         cluster.primary
                     ),
                     Some("the server log says why; `mirrorset plan` shows what mirrorset would change".to_owned()),

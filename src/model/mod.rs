@@ -23,7 +23,7 @@ pub use node::{Access, Node, NodeTls, PostgresLayout, SshTarget};
 pub use node_state::NodeState;
 pub use replication::{Replication, ReplicationTls, ReplicationTransport};
 pub use scram::{scram_verifier, verifier_matches};
-pub use secret::{PassphraseSource, Secret, SecretError};
+pub use secret::{PassphraseSource, REDACTED, Secret, SecretError};
 pub use service::ServiceControl;
 pub use setting::{
     SettingValue, Settings, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind,

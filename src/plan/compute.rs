@@ -12,7 +12,7 @@ use super::action::{
     Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, PlanSettings,
     Precondition, Summary,
 };
-use super::health::{HealthFinding, HealthIssue};
+use super::health::{HealthFinding, HealthIssue, ReceiverView, SlotView};
 use super::settings::setting_differs;
 use super::topology::PromotionCase;
 use crate::desired::{
@@ -625,12 +625,39 @@ impl<'a> Planner<'a> {
         changed || loaded_before_written
     }
 
-    /// ALTER SYSTEM values that would override mirrorset.conf.
+    /// ALTER SYSTEM values that would override mirrorset.conf: reset by
+    /// SQL on a running server, their lines removed from the file on a
+    /// stopped one (which would otherwise start with them).
     fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
         let Some(auto) = &facts.files.auto_conf else {
             return;
         };
         let desired = self.desired_node(node);
+        if !facts.running {
+            let owned: Vec<usize> = crate::facts::parse::conf_lines(auto)
+                .into_iter()
+                .filter(|(_, name, _)| desired.settings.contains_key(name))
+                .map(|(line, _, _)| line)
+                .collect();
+            if owned.is_empty() {
+                return;
+            }
+            let kept: String = auto
+                .split_inclusive('\n')
+                .enumerate()
+                .filter(|(index, _)| !owned.contains(&(index + 1)))
+                .map(|(_, line)| line)
+                .collect();
+            self.plan_file(
+                node,
+                format!("{}/postgresql.auto.conf", node.postgres.data_dir),
+                Some(auto),
+                kept,
+                0o600,
+                "postgresql.auto.conf (ALTER SYSTEM) sets what mirrorset.conf sets, and the server is stopped: the lines go from the file, so it starts with mirrorset.conf's values",
+            );
+            return;
+        }
         for name in conf_settings(auto)
             .keys()
             .filter(|name| desired.settings.contains_key(*name))
@@ -674,9 +701,14 @@ impl<'a> Planner<'a> {
 
     pub(super) fn plan_service(&mut self, node: &Node, facts: &Reached, files_changed: bool) {
         if !facts.running {
-            if facts.config_rejected.is_some()
-                || !self.overridden_while_stopped(node, facts).is_empty()
-            {
+            let rewrites_own_file = self.actions.iter().any(|a| {
+                a.node == node.name.as_str()
+                    && matches!(&a.kind, ActionKind::WriteFile { path, .. } if path.ends_with(&format!("/{MIRRORSET_CONF}")))
+            });
+            let rejected = facts.config_rejected.as_deref().is_some_and(|error| {
+                !(rewrites_own_file && super::verdict::only_names_own_file(error))
+            });
+            if rejected || !self.overridden_names(node, facts).is_empty() {
                 // It would not start, or not as the file says: the verdict names why.
                 return;
             }
@@ -703,11 +735,7 @@ impl<'a> Planner<'a> {
         let files_changed = files_changed || !resets.is_empty();
         let mut changed = self.changed_settings(node, facts);
         // Never restart into a value another file imposes: the verdict refuses it.
-        let overridden: Vec<String> = self
-            .overridden(node, facts)
-            .iter()
-            .filter_map(|row| row.name.clone())
-            .collect();
+        let overridden = self.overridden_names(node, facts);
         changed.retain(|(name, _)| !overridden.contains(name));
         let desired = self.desired_node(node);
         changed.retain(|(name, _)| {
@@ -780,6 +808,7 @@ impl<'a> Planner<'a> {
         self.plan_tls_files(primary, facts);
         self.plan_config_files(primary, facts);
         self.plan_passfile(primary, facts);
+        self.plan_auto_conf(primary, facts);
         self.plan_service(primary, facts, false);
         let starts = self
             .actions
@@ -1362,27 +1391,18 @@ impl<'a> Planner<'a> {
         {
             self.wait_streaming(node, primary);
         } else if !streaming && facts.running {
-            let receiver = facts.wal_receiver.as_ref().map(|w| {
-                format!(
-                    "{} from {}:{} through slot {}",
-                    w.status,
-                    w.sender_host.as_deref().unwrap_or("?"),
-                    w.sender_port.map_or("?".to_owned(), |p| p.to_string()),
-                    w.slot_name.as_deref().unwrap_or("(none)")
-                )
+            let receiver = facts.wal_receiver.as_ref().map(|w| ReceiverView {
+                status: w.status.clone(),
+                sender_host: w.sender_host.clone(),
+                sender_port: w.sender_port,
+                slot_name: w.slot_name.clone(),
             });
             let slot = primary_facts.map(|p| {
                 match p.slots.iter().find(|s| s.name == node.slot.as_str()) {
-                    None => "missing".to_owned(),
-                    Some(s) => format!(
-                        "{}{}",
-                        if s.active { "active" } else { "inactive" },
-                        match s.wal_status.as_deref() {
-                            Some("lost") =>
-                                ", and lost: the WAL it held is gone (max_slot_wal_keep_size)",
-                            _ => "",
-                        }
-                    ),
+                    None => SlotView::Missing,
+                    Some(s) if s.wal_status.as_deref() == Some("lost") => SlotView::Lost,
+                    Some(s) if s.active => SlotView::Active,
+                    Some(_) => SlotView::Inactive,
                 }
             });
             self.unhealthy(
@@ -1391,10 +1411,14 @@ impl<'a> Planner<'a> {
                     upstream: primary.name.to_string(),
                     receiver,
                     slot,
-                    cause: facts
-                        .log_errors
-                        .last()
-                        .map(|line| super::verdict::server_message(line)),
+                    // A log line could quote anything; never the passphrase.
+                    cause: facts.log_errors.last().map(|line| {
+                        let message = crate::facts::parse::server_message(line);
+                        match self.passphrase.expose().as_str() {
+                            "" => message,
+                            secret => message.replace(secret, crate::model::REDACTED),
+                        }
+                    }),
                 },
             );
         }

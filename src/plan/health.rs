@@ -48,24 +48,48 @@ pub enum HealthIssue {
         line: Option<i32>,
         wanted: String,
     },
-    /// The server is stopped and `postgres -C` rejects its configuration:
-    /// it would not start.
-    ConfigurationRejected { error: String },
+    /// `postgres -C` rejects the configuration as a start reads it: a
+    /// stopped server would not start, a running one would not restart.
+    ConfigurationRejected {
+        error: String,
+        #[serde(default)]
+        server_running: bool,
+    },
     /// A running mirror that does not stream from the named primary
     /// through its slot, and nothing in the plan changes that.
     MirrorNotStreaming {
         upstream: String,
-        /// What pg_stat_wal_receiver says, when it says anything.
-        receiver: Option<String>,
-        /// The primary's view of the mirror's slot: missing, inactive, its wal_status.
+        /// What pg_stat_wal_receiver says, when it has a row.
+        receiver: Option<ReceiverView>,
+        /// The primary's view of the mirror's slot.
         #[serde(default)]
-        slot: Option<String>,
+        slot: Option<SlotView>,
         /// The last error in the mirror's log, when there is one.
         cause: Option<String>,
     },
     /// A mirror that receives WAL but does not replay it
     /// (pg_wal_replay_pause()): its reads fall further behind.
     ReplayPaused,
+}
+
+/// pg_stat_wal_receiver's row, as far as health goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReceiverView {
+    pub status: String,
+    pub sender_host: Option<String>,
+    pub sender_port: Option<i32>,
+    pub slot_name: Option<String>,
+}
+
+/// The mirror's slot as its primary sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotView {
+    Missing,
+    Active,
+    Inactive,
+    /// Invalidated (wal_status lost): the WAL it held is gone (max_slot_wal_keep_size).
+    Lost,
 }
 
 impl HealthIssue {

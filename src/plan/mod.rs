@@ -15,9 +15,8 @@ pub use action::{
     Precondition, Promotion, PromotionKind, Summary,
 };
 pub use compute::{plan, sha256_bytes, summarize};
-pub use health::{HealthFinding, HealthIssue};
+pub use health::{HealthFinding, HealthIssue, ReceiverView, SlotView};
 pub use settings::{check_value, setting_differs};
-pub use verdict::{server_message, server_messages};
 
 /// The JSON schema of a saved plan (`--json`, `--out`).
 pub fn plan_schema_json() -> String {

@@ -69,7 +69,9 @@ pub fn setting_differs(desired: &SettingValue, observed: &ObservedSetting) -> bo
 }
 
 /// Whether the server would accept `value` for a setting pg_settings
-/// describes with `limits`; Err says what it accepts.
+/// describes with `limits`; Err says what it accepts. Only what is surely
+/// refused is: a spelling this cannot read is left to PostgreSQL, whose
+/// verdict (pg_file_settings, postgres -C) stops a reload or restart.
 pub fn check_value(value: &SettingValue, limits: &SettingLimits) -> Result<(), String> {
     let range = |unit: &str| match (&limits.min_val, &limits.max_val) {
         (Some(min), Some(max)) => format!("from {min} to {max}{unit}"),
@@ -91,19 +93,26 @@ pub fn check_value(value: &SettingValue, limits: &SettingLimits) -> Result<(), S
             ok.then_some(()).ok_or_else(|| "on or off".to_owned())
         }
         "integer" | "real" => {
+            // PostgreSQL rounds a fractional value for an integer setting.
             let number = match value {
                 SettingValue::Integer(n) => Some(*n as f64),
-                SettingValue::Float(x) if limits.vartype == "real" => Some(*x),
-                SettingValue::Float(_) | SettingValue::Bool(_) => None,
-                SettingValue::String(text) => text.trim().parse::<f64>().ok().or_else(|| {
-                    let (is_size, scale) = limits.unit.as_deref().and_then(unit_scale)?;
-                    let base = if is_size {
-                        text.parse::<Size>().ok()?.bytes() as f64
-                    } else {
-                        text.parse::<GucDuration>().ok()?.as_duration().as_micros() as f64
-                    };
-                    Some(base / scale as f64)
-                }),
+                SettingValue::Float(x) => Some(*x),
+                SettingValue::Bool(_) => None,
+                SettingValue::String(text) => {
+                    let parsed = text.trim().parse::<f64>().ok().or_else(|| {
+                        let (is_size, scale) = limits.unit.as_deref().and_then(unit_scale)?;
+                        let base = if is_size {
+                            text.parse::<Size>().ok()?.bytes() as f64
+                        } else {
+                            text.parse::<GucDuration>().ok()?.as_duration().as_micros() as f64
+                        };
+                        Some(base / scale as f64)
+                    });
+                    match parsed {
+                        Some(number) => Some(number),
+                        None => return Ok(()),
+                    }
+                }
             };
             let kind = if limits.vartype == "integer" {
                 "an integer"
@@ -130,10 +139,15 @@ pub fn check_value(value: &SettingValue, limits: &SettingLimits) -> Result<(), S
                 SettingValue::String(text) => text.clone(),
                 other => other.to_string(),
             };
-            if limits
-                .enumvals
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(word.trim()))
+            // An enum that has on and off takes every boolean spelling too.
+            let boolean = bool_word(word.trim()).is_some()
+                && limits.enumvals.iter().any(|v| v == "on")
+                && limits.enumvals.iter().any(|v| v == "off");
+            if boolean
+                || limits
+                    .enumvals
+                    .iter()
+                    .any(|allowed| allowed.eq_ignore_ascii_case(word.trim()))
             {
                 Ok(())
             } else {
@@ -168,11 +182,19 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            check_value(&text("64KB"), &shared_buffers),
+            check_value(&text("8kB"), &shared_buffers),
             Err("an integer from 16 to 1073741823 (in units of 8kB)".into())
         );
-        assert!(check_value(&text("8kB"), &shared_buffers).is_err());
         assert!(check_value(&SettingValue::Float(1.5), &shared_buffers).is_err());
+        // Rounded by PostgreSQL, or a spelling left to its verdict.
+        assert_eq!(
+            check_value(&SettingValue::Float(16.5), &shared_buffers),
+            Ok(())
+        );
+        assert_eq!(check_value(&text("lots"), &shared_buffers), Ok(()));
+        let mut compression = limits("enum", None, None);
+        compression.enumvals = vec!["pglz".into(), "lz4".into(), "on".into(), "off".into()];
+        assert_eq!(check_value(&text("true"), &compression), Ok(()));
         let max_connections = limits("integer", None, Some(("1", "262143")));
         assert!(check_value(&SettingValue::Integer(0), &max_connections).is_err());
         assert_eq!(check_value(&text("200"), &max_connections), Ok(()));

@@ -26,24 +26,31 @@ impl Planner<'_> {
     /// What PostgreSQL says of the node's configuration; called once the
     /// node's actions are planned (a file the plan rewrites is repaired).
     pub(super) fn verdict(&mut self, node: &Node, facts: &Reached) {
+        let rewrites = |wanted: &dyn Fn(&str) -> bool| {
+            self.actions.iter().any(|action| {
+                action.node == node.name.as_str()
+                    && matches!(&action.kind, ActionKind::WriteFile { path, .. } if wanted(path))
+            })
+        };
+        let rewrites_own_file = rewrites(&is_own_file);
+        let rewrites_hba = rewrites(&|path: &str| Some(path) == facts.files.hba_path.as_deref());
         if !facts.running {
             if let Some(error) = &facts.config_rejected {
-                self.unhealthy(
-                    node,
-                    HealthIssue::ConfigurationRejected {
-                        error: server_messages(error),
-                    },
-                );
+                if !(rewrites_own_file && only_names_own_file(error)) {
+                    self.unhealthy(
+                        node,
+                        HealthIssue::ConfigurationRejected {
+                            error: crate::facts::parse::server_messages(error),
+                            server_running: false,
+                        },
+                    );
+                }
             }
-            for issue in self.overridden_while_stopped(node, facts) {
+            for issue in self.overridden_in_postgresql_conf(node, facts) {
                 self.unhealthy(node, issue);
             }
             return;
         }
-        let rewrites_own_file = self.actions.iter().any(|action| {
-            action.node == node.name.as_str()
-                && matches!(&action.kind, ActionKind::WriteFile { path, .. } if is_own_file(path))
-        });
         let mut refused_names = BTreeSet::new();
         for (name, value) in &node.settings {
             // A dotted name is an extension's: PostgreSQL takes it as a
@@ -92,7 +99,38 @@ impl Planner<'_> {
                 },
             );
         }
+        // pg_file_settings names the row; postgres -C also sees what it
+        // does not (a value a restart would refuse, a file it cannot read).
+        let file_errors = self.health.iter().any(|f| {
+            f.node == node.name.as_str() && matches!(f.issue, HealthIssue::ConfigFileError { .. })
+        });
+        if let Some(error) = &facts.config_rejected {
+            let repaired = rewrites_own_file && only_names_own_file(error);
+            if !(file_errors || repaired) {
+                self.unhealthy(
+                    node,
+                    HealthIssue::ConfigurationRejected {
+                        error: crate::facts::parse::server_messages(error),
+                        server_running: true,
+                    },
+                );
+            }
+        }
+        let block = facts
+            .files
+            .hba
+            .as_deref()
+            .and_then(|hba| crate::desired::locate_block(hba).ok().flatten());
         for error in &facts.hba_errors {
+            // An error inside the block this plan rewrites is repaired by it.
+            let line: Option<usize> = error
+                .strip_prefix("line ")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|n| n.parse().ok());
+            let in_block = matches!((line, block), (Some(line), Some(block)) if line > block.begin && line <= block.end + 1);
+            if rewrites_hba && in_block {
+                continue;
+            }
             self.unhealthy(
                 node,
                 HealthIssue::HbaFileError {
@@ -103,9 +141,29 @@ impl Planner<'_> {
         self.overrides(node, facts);
     }
 
+    /// The names of owned settings another file overrides: PostgreSQL's
+    /// rows when it reads mirrorset.conf, else mirrorset's own reading of
+    /// postgresql.conf after the include line.
+    pub(super) fn overridden_names(&self, node: &Node, facts: &Reached) -> Vec<String> {
+        if facts.running && reads_own_file(facts) {
+            self.overridden(node, facts)
+                .iter()
+                .filter_map(|row| row.name.clone())
+                .collect()
+        } else {
+            self.overridden_in_postgresql_conf(node, facts)
+                .into_iter()
+                .filter_map(|issue| match issue {
+                    HealthIssue::SettingOverridden { setting, .. } => Some(setting),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
     /// Owned settings whose last row, the one PostgreSQL uses, is in a file
     /// read after mirrorset.conf (postgresql.auto.conf is reset by the plan).
-    pub(super) fn overridden<'f>(&self, node: &Node, facts: &'f Reached) -> Vec<&'f FileSetting> {
+    fn overridden<'f>(&self, node: &Node, facts: &'f Reached) -> Vec<&'f FileSetting> {
         let own_first = facts
             .file_settings
             .iter()
@@ -113,7 +171,6 @@ impl Planner<'_> {
             .map(|row| row.seqno)
             .min();
         let Some(own_first) = own_first else {
-            // mirrorset.conf is not read yet: its include goes last.
             return Vec::new();
         };
         self.desired_node(node)
@@ -129,6 +186,13 @@ impl Planner<'_> {
     }
 
     fn overrides(&mut self, node: &Node, facts: &Reached) {
+        if !reads_own_file(facts) {
+            // Not included yet, or mirrorset.conf is missing: read the file.
+            for issue in self.overridden_in_postgresql_conf(node, facts) {
+                self.unhealthy(node, issue);
+            }
+            return;
+        }
         for winner in self.overridden(node, facts) {
             let name = winner.name.clone().unwrap_or_default();
             let wanted = self.desired_node(node).settings.get(&name).map(plain);
@@ -185,11 +249,7 @@ impl Planner<'_> {
     /// A stopped server cannot be asked: mirrorset's own reading of
     /// postgresql.conf finds an owned setting set again after the include
     /// line (a start would run with it, or fail on it).
-    pub(super) fn overridden_while_stopped(
-        &self,
-        node: &Node,
-        facts: &Reached,
-    ) -> Vec<HealthIssue> {
+    fn overridden_in_postgresql_conf(&self, node: &Node, facts: &Reached) -> Vec<HealthIssue> {
         let Some(conf) = facts.files.postgresql_conf.as_deref() else {
             return Vec::new();
         };
@@ -224,6 +284,24 @@ fn winning_row<'f>(facts: &'f Reached, name: &str) -> Option<&'f FileSetting> {
         .max_by_key(|row| row.seqno)
 }
 
+/// PostgreSQL reads mirrorset.conf now (it has rows in pg_file_settings).
+fn reads_own_file(facts: &Reached) -> bool {
+    facts
+        .file_settings
+        .iter()
+        .any(|row| row.file.as_deref().is_some_and(is_own_file))
+}
+
+/// Every file PostgreSQL's messages name (`file "…"`) is mirrorset.conf.
+pub(super) fn only_names_own_file(messages: &str) -> bool {
+    let named: Vec<&str> = messages
+        .split("file \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    !named.is_empty() && named.iter().all(|file| is_own_file(file))
+}
+
 fn is_own_file(path: &str) -> bool {
     path.ends_with(&format!("/{MIRRORSET_CONF}"))
 }
@@ -246,30 +324,6 @@ fn nearest(name: &str, known: &[String]) -> Option<String> {
         .map(|(_, candidate)| candidate.clone())
 }
 
-/// PostgreSQL's log lines without their timestamp and pid prefix, joined.
-pub fn server_messages(text: &str) -> String {
-    text.lines()
-        .map(server_message)
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// "2026-… UTC [42] FATAL:  could not …" -> "FATAL: could not …".
-pub fn server_message(line: &str) -> String {
-    let start = [
-        "PANIC:", "FATAL:", "ERROR:", "LOG:", "WARNING:", "DETAIL:", "HINT:",
-    ]
-    .iter()
-    .filter_map(|level| line.find(level))
-    .min()
-    .unwrap_or(0);
-    line[start..]
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,14 +338,5 @@ mod tests {
             Some("shared_buffers")
         );
         assert_eq!(nearest("completely_else", &known), None);
-    }
-
-    #[test]
-    fn reads_server_messages() {
-        let text = "2026-12-02 15:45:06.878 GMT [4983] LOG:  unrecognized configuration parameter \"x\" in file \"/e/mirrorset.conf\" line 3\n2026-12-02 15:45:06.878 GMT [4983] FATAL:  configuration file \"/e/mirrorset.conf\" contains errors\n";
-        assert_eq!(
-            server_messages(text),
-            "LOG: unrecognized configuration parameter \"x\" in file \"/e/mirrorset.conf\" line 3; FATAL: configuration file \"/e/mirrorset.conf\" contains errors"
-        );
     }
 }

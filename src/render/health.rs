@@ -1,7 +1,7 @@
 //! A health finding in words, from its stable code and data: what is
 //! wrong, where, and what to do. Pure.
 
-use crate::plan::HealthIssue;
+use crate::plan::{HealthIssue, SlotView};
 
 pub fn describe_health(issue: &HealthIssue) -> String {
     let at = |file: &str, line: Option<i32>| match line {
@@ -54,8 +54,17 @@ pub fn describe_health(issue: &HealthIssue) -> String {
              nothing is reloaded or restarted until then",
             at(file, *line)
         ),
-        HealthIssue::ConfigurationRejected { error } => format!(
+        HealthIssue::ConfigurationRejected {
+            error,
+            server_running: false,
+        } => format!(
             "the server is stopped and would not start: {error}; fix the file named, then plan again"
+        ),
+        HealthIssue::ConfigurationRejected {
+            error,
+            server_running: true,
+        } => format!(
+            "PostgreSQL rejects its configuration as a restart would read it: {error}; nothing is reloaded or restarted until the file named is fixed"
         ),
         HealthIssue::ReplayPaused => "receives WAL but does not replay it (replay is paused): what it serves falls further behind; `SELECT pg_wal_replay_resume()` on it resumes".to_owned(),
         HealthIssue::MirrorNotStreaming {
@@ -65,11 +74,26 @@ pub fn describe_health(issue: &HealthIssue) -> String {
             cause,
         } => {
             let receiver = match receiver {
-                Some(receiver) => format!("its WAL receiver is {receiver}"),
+                Some(r) => format!(
+                    "its WAL receiver is {} from {}:{} through slot {}",
+                    r.status,
+                    r.sender_host.as_deref().unwrap_or("?"),
+                    r.sender_port.map_or("?".to_owned(), |p| p.to_string()),
+                    r.slot_name.as_deref().unwrap_or("(none)")
+                ),
                 None => "it has no WAL receiver".to_owned(),
             };
             let receiver = match slot {
-                Some(slot) => format!("{receiver}; its slot on {upstream} is {slot}"),
+                Some(slot) => format!(
+                    "{receiver}; its slot on {upstream} is {}",
+                    match slot {
+                        SlotView::Missing => "missing",
+                        SlotView::Active => "active",
+                        SlotView::Inactive => "inactive",
+                        SlotView::Lost =>
+                            "lost: the WAL it held is gone (max_slot_wal_keep_size)",
+                    }
+                ),
                 None => receiver,
             };
             let cause = cause

@@ -4,9 +4,10 @@
 use serde::Serialize;
 
 use super::table::table;
+use crate::facts::parse::{server_message, server_messages};
 use crate::facts::{DataDir, NodeFacts, Observed};
 use crate::model::{Cluster, NodeState};
-use crate::plan::{HealthIssue, Plan, server_message, server_messages};
+use crate::plan::{HealthIssue, Plan};
 use crate::render::describe_health;
 
 #[derive(Debug, Serialize)]
@@ -35,7 +36,14 @@ pub struct NodeStatus {
     pub planned_changes: Option<usize>,
 }
 
-pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) -> Vec<NodeStatus> {
+/// One row per node; `changes_known` is false when the plan was made
+/// without the passphrase: its findings count, its steps do not.
+pub fn status_rows(
+    cluster: &Cluster,
+    observed: &Observed,
+    plan: &Plan,
+    changes_known: bool,
+) -> Vec<NodeStatus> {
     let primary = cluster
         .node(&cluster.primary)
         .and_then(|p| observed.nodes.get(&p.name))
@@ -164,7 +172,7 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                 },
             };
             let mut causes: Vec<String> = cause.into_iter().collect();
-            if let Some(plan) = plan {
+            {
                 causes.extend(
                     plan.health
                         .iter()
@@ -185,8 +193,8 @@ pub fn status_rows(cluster: &Cluster, observed: &Observed, plan: Option<&Plan>) 
                 );
             }
             // Nothing is planned for a node that could not be read: unknown, not in sync.
-            let planned_changes = plan.filter(|_| reached.is_some()).map(|p| {
-                p.actions
+            let planned_changes = (changes_known && reached.is_some()).then(|| {
+                plan.actions
                     .iter()
                     .filter(|a| a.node == node.name.as_str())
                     .count()

@@ -135,10 +135,11 @@ pub trait Transport: Send + Sync {
         file_ops::write_file_atomic(self, path, contents, new_mode, file_ops::Previous::Keep)
     }
 
-    /// Like `write_file_atomic` for a file that holds a secret (a passfile,
-    /// a TLS key): no previous version is kept, and those earlier mirrorset
-    /// versions kept are removed, so an old secret does not stay behind.
-    fn write_secret_atomic(
+    /// Like `write_file_atomic` without the copy of the previous version,
+    /// and with the copies earlier runs kept removed: for a file that holds
+    /// a secret (a passfile, a TLS key: an old secret must not stay
+    /// behind) and for an empty marker (standby.signal).
+    fn write_file_atomic_no_backup(
         &self,
         path: &str,
         contents: &[u8],
