@@ -23,7 +23,12 @@ use crate::transport::{
 pub const REWIND_FAILED: &str = "mirrorset-rewind-failed";
 
 /// Settings read besides those mirrorset writes, the node's own and any in postgresql.auto.conf.
-const ALSO_READ: [&str; 3] = ["data_checksums", "max_connections", "port"];
+const ALSO_READ: [&str; 4] = [
+    "data_checksums",
+    "max_connections",
+    "port",
+    "superuser_reserved_connections",
+];
 
 const READ_NODE: &str = concat!(
     r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10}

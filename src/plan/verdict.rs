@@ -65,7 +65,24 @@ impl Planner<'_> {
                     },
                 );
             } else if let Some(limits) = facts.setting_limits.get(name) {
-                if let Err(accepted) = check_value(value, limits) {
+                // What the postmaster checks at start, beyond each value's range.
+                let reserved = facts
+                    .settings
+                    .get("superuser_reserved_connections")
+                    .and_then(|s| s.setting.parse::<i64>().ok());
+                let too_few_connections = match (name.as_str(), value, reserved) {
+                    ("max_connections", SettingValue::Integer(n), Some(reserved)) => *n <= reserved,
+                    _ => false,
+                };
+                let checked = if too_few_connections {
+                    Err(format!(
+                        "more than superuser_reserved_connections ({}), or the server does not start",
+                        reserved.unwrap_or_default()
+                    ))
+                } else {
+                    check_value(value, limits)
+                };
+                if let Err(accepted) = checked {
                     refused_names.insert(name.clone());
                     self.unhealthy(
                         node,

@@ -339,7 +339,7 @@ const DB3_STANDALONE: (&str, &str) = (
 
 const MISSPELLED_SETTING: (&str, &str) = (
     "work_mem = \"16MB\"\n",
-    "work_mem = \"16MB\"\nshared_bufers = \"64MB\"\nmax_connections = 0\n",
+    "work_mem = \"16MB\"\nshared_bufers = \"64MB\"\nmax_connections = 3\n",
 );
 
 /// pg_file_settings rows as PostgreSQL 15 reports a node's files: every
@@ -668,6 +668,16 @@ fn scenarios() -> Vec<Scenario> {
                     facts.known_settings = ["max_connections", "shared_buffers", "work_mem"]
                         .map(String::from)
                         .to_vec();
+                    facts.settings.insert(
+                        "superuser_reserved_connections".into(),
+                        ObservedSetting {
+                            setting: "3".into(),
+                            unit: None,
+                            context: "postmaster".into(),
+                            source_file: None,
+                            pending_restart: false,
+                        },
+                    );
                     facts.setting_limits.insert(
                         "max_connections".into(),
                         SettingLimits {
