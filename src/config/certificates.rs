@@ -126,7 +126,7 @@ pub fn load_tls(cluster: &Cluster) -> Result<Option<TlsMaterial>, InvalidCertifi
                     "a mirror checks the server's name (sslmode=verify-full): issue the certificate with the host as written in the cluster file",
                 ),
                 CertificateError::Signature(_) => Some(
-                    "every node's certificate must be signed by [replication.tls] ca, or mirrors refuse the server",
+                    "every node's certificate must be signed by [replication.tls] ca, with an ECDSA or RSA key, or mirrors refuse the server",
                 ),
                 CertificateError::Other(_) => None,
             };
@@ -230,6 +230,9 @@ pub fn expiry_warnings(
     warnings
 }
 
+const ED25519_OID: &str = "1.3.101.112";
+const ED448_OID: &str = "1.3.101.113";
+
 /// Checks one node's certificate against the CA and the node's host at `now`.
 pub fn check_certificate(
     ca_pem: &str,
@@ -252,6 +255,17 @@ pub fn check_certificate(
             cert.issuer()
         ))
     })?;
+    // SCRAM channel binding hashes the server certificate with its
+    // signature's digest; EdDSA has none, and libpq fails mid-clone with
+    // "could not find digest for NID UNDEF".
+    let algorithm = cert.signature_algorithm.algorithm.to_id_string();
+    if algorithm == ED25519_OID || algorithm == ED448_OID {
+        return Err(CertificateError::Signature(
+            "is signed with EdDSA (Ed25519 or Ed448), which PostgreSQL's SCRAM channel binding cannot hash: \
+             mirrors could not log in"
+                .to_owned(),
+        ));
+    }
     let names: Vec<String> = match cert.subject_alternative_name() {
         Ok(Some(san)) => san
             .value
@@ -317,6 +331,25 @@ mod tests {
             .signed_by(&KeyPair::generate().unwrap(), issuer)
             .unwrap()
             .pem()
+    }
+
+    #[test]
+    fn refuses_an_eddsa_signed_certificate_before_any_node_is_touched() {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let ca = CertifiedIssuer::self_signed(params, ca_key).unwrap();
+        let cert = CertificateParams::new(vec!["db1.example".to_owned()])
+            .unwrap()
+            .signed_by(&KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(), &ca)
+            .unwrap()
+            .pem();
+        let error =
+            check_certificate(&ca.pem(), &cert, "db1.example", ASN1Time::now()).unwrap_err();
+        assert!(
+            matches!(&error, CertificateError::Signature(m) if m.contains("EdDSA")),
+            "{error}"
+        );
     }
 
     #[test]
