@@ -107,9 +107,9 @@ pub struct PassphraseRef {
 pub enum PassphraseRefSchema {
     /// An environment variable, e.g. `{ env = "PAM_PROD_REPL_PASSPHRASE" }`.
     Env { env: String },
-    /// A local file readable only by its owner, e.g. `{ file = "secrets/repl" }`.
+    /// A local file readable only by its owner, e.g. `{ file = "secrets/repl" }`. Exactly one trailing newline is dropped; a passphrase with a line break or NUL is refused, since the passfile holds one per line.
     File { file: String },
-    /// A program whose output is the passphrase, e.g. `{ command = ["pass", "show", "db/repl"] }`.
+    /// A program whose output is the passphrase, e.g. `{ command = ["pass", "show", "db/repl"] }`. It runs with no input and is stopped after 30 s; when it fails, its stderr is shown. One trailing newline is dropped.
     Command {
         #[schemars(length(min = 1))]
         command: Vec<String>,

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -85,6 +86,14 @@ pub enum SecretError {
     FileEmpty(PathBuf),
     #[error("the passphrase command `{program}` could not run: {reason}")]
     CommandFailed { program: String, reason: String },
+    #[error(
+        "the passphrase command `{program}` did not finish within {seconds} s and was stopped (it runs with no input: does it wait for a PIN or the network?){stderr}"
+    )]
+    CommandTimedOut {
+        program: String,
+        seconds: u64,
+        stderr: String,
+    },
     #[error("the passphrase command `{program}` printed nothing")]
     CommandEmpty { program: String },
     #[error(
@@ -99,7 +108,15 @@ impl PassphraseSource {
     /// commands like `pass show` end with one); the value is otherwise kept
     /// as is, and refused when the passfile could not carry it.
     pub fn resolve(&self) -> Result<Secret<String>, SecretError> {
-        let secret = self.read()?;
+        self.resolve_within(COMMAND_TIMEOUT)
+    }
+
+    /// `resolve`, with a command stopped after `timeout`.
+    pub fn resolve_within(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Secret<String>, SecretError> {
+        let secret = self.read(timeout)?;
         let what = secret.expose().chars().find_map(|c| match c {
             '\n' | '\r' => Some("a line break"),
             '\0' => Some("a NUL character"),
@@ -123,7 +140,7 @@ impl PassphraseSource {
         }
     }
 
-    fn read(&self) -> Result<Secret<String>, SecretError> {
+    fn read(&self, timeout: std::time::Duration) -> Result<Secret<String>, SecretError> {
         match self {
             Self::Env(name) => match std::env::var(name) {
                 Err(_) => Err(SecretError::EnvMissing(name.clone())),
@@ -158,24 +175,57 @@ impl PassphraseSource {
                     program: program.clone(),
                     reason,
                 };
-                // Its stderr goes to the operator's terminal (it may ask for a
-                // PIN); its stdout is the secret and is never echoed.
+                // No input (nothing can wait on a terminal that is not
+                // there), a time limit, and its stderr kept to say why it
+                // failed; its stdout is the secret and is never echoed.
+                // Its own process group, so that a timeout ends what it started too.
                 let mut child = Command::new(&program)
                     .args(&argv[1..])
-                    .stdin(Stdio::inherit())
+                    .process_group(0)
+                    .stdin(Stdio::null())
                     .stdout(Stdio::piped())
-                    .stderr(Stdio::inherit())
+                    .stderr(Stdio::piped())
                     .spawn()
                     .map_err(|error| failed(error.to_string()))?;
-                let mut value = String::new();
-                if let Some(mut stdout) = child.stdout.take() {
-                    stdout
-                        .read_to_string(&mut value)
-                        .map_err(|error| failed(error.to_string()))?;
-                }
-                let status = child.wait().map_err(|error| failed(error.to_string()))?;
+                let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+                    std::thread::spawn(move || {
+                        let mut text = String::new();
+                        if let Some(mut pipe) = pipe {
+                            let _ = pipe.read_to_string(&mut text);
+                        }
+                        text
+                    })
+                };
+                let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as _));
+                let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as _));
+                let deadline = std::time::Instant::now() + timeout;
+                let status = loop {
+                    match child
+                        .try_wait()
+                        .map_err(|error| failed(error.to_string()))?
+                    {
+                        Some(status) => break status,
+                        None if std::time::Instant::now() > deadline => {
+                            // The whole group: what it started holds its pipes open.
+                            let _ = Command::new("kill")
+                                .args(["-KILL", "--", &format!("-{}", child.id())])
+                                .stderr(Stdio::null())
+                                .status();
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            return Err(SecretError::CommandTimedOut {
+                                program,
+                                seconds: timeout.as_secs(),
+                                stderr: said(stderr.join().unwrap_or_default()),
+                            });
+                        }
+                        None => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    }
+                };
+                let value = stdout.join().unwrap_or_default();
+                let stderr = said(stderr.join().unwrap_or_default());
                 if !status.success() {
-                    return Err(failed(format!("it exited with {status}")));
+                    return Err(failed(format!("it exited with {status}{stderr}")));
                 }
                 let value = without_trailing_newline(value);
                 if value.is_empty() {
@@ -184,6 +234,21 @@ impl PassphraseSource {
                 Ok(Secret::new(value))
             }
         }
+    }
+}
+
+/// How long a passphrase command may run: a vault CLI waiting on the
+/// network, or `pass` waiting for a pinentry nobody sees, must not hang plan.
+pub const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A command's stderr, for an error message: "; it said: …" or nothing.
+fn said(stderr: String) -> String {
+    let text = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        String::new()
+    } else {
+        let text: String = text.chars().take(400).collect();
+        format!("; it said: {text}")
     }
 }
 
@@ -214,6 +279,37 @@ mod tests {
     fn command_output_is_the_secret_without_its_newline() {
         let source = PassphraseSource::Command(vec!["printf".into(), "s3cret\\n".into()]);
         assert_eq!(source.resolve().unwrap().expose(), "s3cret");
+    }
+
+    #[test]
+    fn a_failing_command_is_named_with_what_it_said_on_stderr() {
+        let source = PassphraseSource::Command(vec![
+            "sh".into(),
+            "-c".into(),
+            "read -r line; echo \"vault: permission denied\" >&2; exit 2".into(),
+        ]);
+        let error = source.resolve().unwrap_err().to_string();
+        assert!(
+            error.contains("`sh`") && error.contains("it said: vault: permission denied"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_command_that_never_returns_is_stopped() {
+        let source = PassphraseSource::Command(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo waiting for a pinentry >&2; sleep 30".into(),
+        ]);
+        let error = source
+            .resolve_within(std::time::Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("did not finish within") && error.contains("waiting for a pinentry"),
+            "{error}"
+        );
     }
 
     #[test]
