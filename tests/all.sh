@@ -14,8 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # for the ssh2 crate, gcc for the test hosts' bind shim, sudo for logging in
 # as another user than postgres, openssh-client (ssh-agent, ssh-keygen),
 # openssh-server and PostgreSQL 15 for the
-# loopback test hosts.
-packages=(pkg-config libssl-dev gcc sudo openssh-client openssh-server postgresql-15)
+# loopback test hosts, openssl to read the certificate a server presents.
+packages=(pkg-config libssl-dev gcc sudo openssh-client openssh-server postgresql-15 openssl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

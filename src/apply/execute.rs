@@ -140,7 +140,10 @@ impl Applier<'_> {
                         self.failed(name, format!("the plan has no content for {path}"))
                     })?
                 };
-                let outcome = if *sensitive {
+                // A copy kept inside the data directory would travel with
+                // the next clone or rewind; secrets keep none at all.
+                let in_data_dir = path.starts_with(&format!("{}/", layout.data_dir));
+                let outcome = if *sensitive || in_data_dir {
                     transport.write_file_atomic_no_backup(path, content.as_bytes(), *mode)?
                 } else {
                     transport.write_file_atomic(path, content.as_bytes(), *mode)?
@@ -806,7 +809,7 @@ impl Applier<'_> {
         let primary = self.cluster.node(&self.cluster.primary).expect("validated");
         let lag = self.session(&primary.name).with_sql(&primary.postgres, |sql| {
             let rows = sql.query(
-                "SELECT coalesce(pg_wal_lsn_diff(sent_lsn, replay_lsn), 0)::bigint FROM pg_stat_replication WHERE application_name = $1",
+                "SELECT greatest(coalesce(pg_wal_lsn_diff(sent_lsn, replay_lsn), 0), 0)::bigint FROM pg_stat_replication WHERE application_name = $1",
                 &[&name.as_str()],
             )?;
             Ok(rows.first().map(|row| row.get::<_, i64>(0)))

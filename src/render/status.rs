@@ -266,7 +266,8 @@ pub fn status_text(cluster: &Cluster, rows: &[NodeStatus]) -> String {
                     row.pending_restart.join(",")
                 },
                 match row.planned_changes {
-                    Some(0) => "in sync".to_owned(),
+                    Some(0) if row.healthy => "in sync".to_owned(),
+                    Some(0) => "nothing to apply".to_owned(),
                     Some(n) => format!("{n} to apply"),
                     None if row.state == "absent" => "-".to_owned(),
                     None => "unknown".to_owned(),
