@@ -44,6 +44,23 @@ pub enum AccessError {
         reason: String,
     },
 
+    #[error(
+        "{node}: the host key of {host_spec} ({fingerprint}) is marked @revoked in {file} line {line}"
+    )]
+    #[diagnostic(
+        code(node::revoked_host_key),
+        help(
+            "mirrorset never connects with a revoked key, whatever else known_hosts says; give the node a new host key and trust that one"
+        )
+    )]
+    RevokedHostKey {
+        node: NodeName,
+        host_spec: String,
+        fingerprint: String,
+        file: String,
+        line: usize,
+    },
+
     #[error("{node}: the host key of {host_spec} ({fingerprint}) is not in {known_hosts}")]
     #[diagnostic(
         code(node::unknown_host_key),
@@ -155,6 +172,7 @@ impl AccessError {
             | Self::Connect { node, .. }
             | Self::Handshake { node, .. }
             | Self::UnknownHostKey { node, .. }
+            | Self::RevokedHostKey { node, .. }
             | Self::ChangedHostKey { node, .. }
             | Self::KnownHosts { node, .. }
             | Self::KeyUnreadable { node, .. }

@@ -60,15 +60,27 @@ pub fn verify(
     let (key, kind) = session
         .host_key()
         .ok_or_else(|| known_hosts_error("the server sent no host key".into()))?;
+    let spec = host_spec(host, port);
+    // As OpenSSH: the operator's file, then the machine's.
+    let files = [known_hosts, Path::new(GLOBAL_KNOWN_HOSTS)];
+    let key_text = base64::engine::general_purpose::STANDARD.encode(key);
+    if let Some((file, line)) = revoked(&files, &key_text) {
+        return Err(AccessError::RevokedHostKey {
+            node: node.clone(),
+            host_spec: spec,
+            fingerprint: fingerprint(session),
+            file: file.display().to_string(),
+            line,
+        });
+    }
     let mut known = session
         .known_hosts()
         .map_err(|e| known_hosts_error(e.to_string()))?;
-    if known_hosts.exists() {
+    for file in files.iter().filter(|file| file.exists()) {
         known
-            .read_file(known_hosts, KnownHostFileKind::OpenSSH)
-            .map_err(|e| known_hosts_error(e.to_string()))?;
+            .read_file(file, KnownHostFileKind::OpenSSH)
+            .map_err(|e| known_hosts_error(format!("{}: {e}", file.display())))?;
     }
-    let spec = host_spec(host, port);
     match known.check_port(host, port, key) {
         CheckResult::Match => Ok(()),
         CheckResult::Mismatch => Err(AccessError::ChangedHostKey {
@@ -100,6 +112,24 @@ pub fn verify(
         }),
         CheckResult::Failure => Err(known_hosts_error("libssh2 could not check the key".into())),
     }
+}
+
+/// The machine's known_hosts, which OpenSSH reads after the user's.
+const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+
+/// The file and line that mark this key `@revoked`, whatever host the line
+/// names: OpenSSH refuses a revoked key for every host.
+fn revoked<'a>(files: &[&'a Path], key: &str) -> Option<(&'a Path, usize)> {
+    files.iter().find_map(|file| {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines().enumerate().find_map(|(index, line)| {
+            let mut fields = line.split_whitespace();
+            let marked = fields.next() == Some("@revoked");
+            let _hosts = fields.next();
+            let _kind = fields.next();
+            (marked && fields.next() == Some(key)).then_some((*file, index + 1))
+        })
+    })
 }
 
 fn append(path: &Path, line: &str) -> std::io::Result<()> {

@@ -231,3 +231,42 @@ fn the_ssh_agent_is_used_when_no_key_is_named() {
         output.stdout
     );
 }
+
+/// A host key marked `@revoked` in known_hosts is refused, as OpenSSH
+/// refuses it, even though another line of the file trusts it (issue 12,
+/// case 7).
+#[test]
+fn a_revoked_host_key_is_refused_naming_the_line() {
+    let hosts = TestHosts::up(57, 2);
+    let known_hosts = std::fs::read_to_string(hosts.known_hosts()).unwrap();
+    let node2 = known_hosts
+        .lines()
+        .find(|line| line.starts_with(&format!("{} ", hosts.addr(2))))
+        .expect("node2's key is trusted");
+    let mut fields = node2.split_whitespace().skip(1);
+    let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+    let revoked = format!("{known_hosts}@revoked * {kind} {key}\n");
+    std::fs::write(hosts.known_hosts(), &revoked).unwrap();
+    let line = revoked.lines().count();
+
+    let output = Test::new()
+        .args(["check", hosts.cluster_file().to_str().unwrap()])
+        .status(1)
+        .run();
+    assert!(
+        row(&output.stdout, "node1").starts_with("ok"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        crate::test::flatten(&output.stdout).contains(&format!(
+            "node2: the host key of {} (SHA256:",
+            hosts.addr(2)
+        )) && output.stdout.contains(&format!(
+            "is marked @revoked in {} line {line}",
+            hosts.known_hosts().display()
+        )),
+        "{}",
+        output.stdout
+    );
+}
