@@ -36,6 +36,8 @@ file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
 if [ -e "$data.mirrorset-rewind-failed" ]; then echo rewind_failed=yes; fi
 if [ -e "$data.mirrorset-cloning" ]; then echo data=incomplete
+elif [ -d "$data" ] && { [ ! -r "$data" ] || [ ! -x "$data" ]; }; then
+  echo data=unreadable; printf 'data_stat=%s\n' "$(stat -c '%U %a' -- "$data")"
 elif [ -f "$data/PG_VERSION" ]; then
   echo data=initialized
   printf 'controldata='; "$bin/pg_controldata" "$data" 2>/dev/null | base64 -w0; echo
@@ -142,6 +144,14 @@ fn gather_node(
             }
         }
         Some("foreign") => DataDir::Foreign,
+        Some("unreadable") => {
+            let stat = values.get("data_stat").cloned().unwrap_or_default();
+            let (owner, mode) = stat.split_once(' ').unwrap_or((stat.as_str(), ""));
+            DataDir::Unreadable {
+                owner: owner.to_owned(),
+                mode: mode.to_owned(),
+            }
+        }
         Some("incomplete") => DataDir::Incomplete,
         Some("empty") => DataDir::Empty,
         _ => DataDir::Missing,

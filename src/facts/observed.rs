@@ -165,6 +165,12 @@ pub enum DataDir {
     Foreign,
     /// A clone that did not finish (mirrorset's marker is still beside it).
     Incomplete,
+    /// The PostgreSQL user cannot look inside it (owned by root, say):
+    /// what it holds is unknown, never "empty".
+    Unreadable {
+        owner: String,
+        mode: String,
+    },
     Initialized {
         system_identifier: String,
         /// "in production", "shut down", "in archive recovery", …

@@ -81,7 +81,8 @@ impl NodeProbe {
 const PROBE: &str = concat!(
     r#"bin=$1 data=$2 socket=$3 port=$4 primary_host=$5 primary_port=$6 login=$7 config=$8 log=$9
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; else echo version=; fi
-if [ -f "$data/PG_VERSION" ]; then echo initialized=yes
+if [ -d "$data" ] && { [ ! -r "$data" ] || [ ! -x "$data" ]; }; then echo initialized=unreadable
+elif [ -f "$data/PG_VERSION" ]; then echo initialized=yes
 elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo initialized=foreign
 else echo initialized=no; fi
 "$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; ready=$?; echo "local_ready=$ready"
@@ -203,6 +204,16 @@ fn probe_node(cluster: &Cluster, node: &Node, options: &AccessOptions) -> NodePr
         ("1", _) => Some(ObservedRole::Starting),
         (_, "yes") => Some(ObservedRole::Stopped),
         (_, "foreign") => Some(ObservedRole::Foreign),
+        (_, "unreadable") => {
+            probe.problem(
+                format!(
+                    "the PostgreSQL user cannot read its data directory {}",
+                    layout.data_dir
+                ),
+                Some("give it to the PostgreSQL user (chown, chmod 700); mirrorset never touches what it cannot read".to_owned()),
+            );
+            None
+        }
         _ => Some(ObservedRole::Empty),
     };
     probe.running = Some(matches!(

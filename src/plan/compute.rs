@@ -261,6 +261,7 @@ impl<'a> Planner<'a> {
                     },
                     (DataDir::Initialized { .. }, false, _) => "stopped".to_owned(),
                     (DataDir::Foreign, _, _) => "not PostgreSQL".to_owned(),
+                    (DataDir::Unreadable { .. }, _, _) => "data directory unreadable".to_owned(),
                     (DataDir::Incomplete, _, _) => "clone interrupted".to_owned(),
                     _ => "empty".to_owned(),
                 }
@@ -343,6 +344,11 @@ impl<'a> Planner<'a> {
             blocked = true;
         }
         let primary = cluster.node(&cluster.primary).expect("validated");
+        if let Some(DataDir::Unreadable { owner, mode }) = self.facts(primary).map(|f| &f.data_dir)
+        {
+            self.refuse(Some(primary), unreadable(primary, owner, mode));
+            return true;
+        }
         if let Some(facts) = self.facts(primary) {
             let mirror_with_data = cluster
                 .mirrors()
@@ -1108,6 +1114,7 @@ impl<'a> Planner<'a> {
                 Precondition::None,
                 false,
             ),
+            DataDir::Unreadable { owner, mode } => return Err(unreadable(node, owner, mode)),
             DataDir::Foreign if facts.running => return Err(another("another cluster")),
             DataDir::Foreign => replace(
                 format!(
@@ -1508,6 +1515,15 @@ impl<'a> Planner<'a> {
         let moved: Vec<Action> = self.actions.drain(first..=mirror_restart).collect();
         self.actions.splice(primary_at..primary_at, moved);
     }
+}
+
+/// Why a node whose data directory the PostgreSQL user cannot read is not touched.
+fn unreadable(node: &Node, owner: &str, mode: &str) -> String {
+    format!(
+        "{} is owned by {owner} with mode {mode}: {} cannot look inside, so what it holds is unknown; \
+         give it to the PostgreSQL user (chown, chmod 700), then plan again",
+        node.postgres.data_dir, node.postgres.os_user
+    )
 }
 
 /// A change on the primary that can decide whether a mirror may log in.

@@ -161,6 +161,12 @@ pub fn status_rows(
                         }),
                     ),
                     DataDir::Incomplete => ("failed", Some("a clone was interrupted".to_owned())),
+                    DataDir::Unreadable { ref owner, ref mode } => (
+                        "failed",
+                        Some(format!(
+                            "the PostgreSQL user cannot read its data directory (owner {owner}, mode {mode})"
+                        )),
+                    ),
                     DataDir::Foreign => (
                         "failed",
                         Some("its data directory is not PostgreSQL's".to_owned()),

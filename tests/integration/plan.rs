@@ -242,3 +242,57 @@ fn a_passphrase_with_a_line_break_is_refused_before_any_node_is_contacted() {
     assert!(!output.stderr.contains("inner"), "{}", output.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A data directory the PostgreSQL user cannot read is neither "empty"
+/// nor touched: plan and check name its owner and mode (issue 12, case 11).
+#[test]
+fn a_data_directory_postgres_cannot_read_is_named_not_called_empty() {
+    let hosts = TestHosts::up(58, 2);
+    let data = hosts.dir.join("node2/data");
+    let chown = |owner: &str, mode: &str| {
+        for (program, arg) in [("chown", owner), ("chmod", mode)] {
+            let status = std::process::Command::new(program)
+                .arg(arg)
+                .arg(&data)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    };
+    chown("root:root", "700");
+    let file = hosts.cluster_file();
+    let output = Test::new()
+        .env("MIRRORSET_TEST_PASSPHRASE", "unreadable-test")
+        .args(["plan", file.to_str().unwrap()])
+        .status(1)
+        .run();
+    let flat = flatten(&output.stdout);
+    assert!(
+        flat.contains(&format!(
+            "node2: {} is owned by root with mode 700: postgres cannot look inside",
+            data.display()
+        )) && !flat.contains("clone"),
+        "{}",
+        output.stdout
+    );
+    let check = Test::new()
+        .args(["check", file.to_str().unwrap()])
+        .status(1)
+        .run();
+    assert!(
+        check
+            .stdout
+            .contains("node2: the PostgreSQL user cannot read its data directory"),
+        "{}",
+        check.stdout
+    );
+    chown("postgres:postgres", "700");
+    Test::new()
+        .env("MIRRORSET_TEST_PASSPHRASE", "unreadable-test")
+        .args(["apply", file.to_str().unwrap(), "--auto-approve"])
+        .run();
+    Test::new()
+        .env("MIRRORSET_TEST_PASSPHRASE", "unreadable-test")
+        .args(["plan", file.to_str().unwrap(), "--detailed-exitcode"])
+        .run();
+}

@@ -743,6 +743,16 @@ fn scenarios() -> Vec<Scenario> {
         ("mirror-replay-paused", None, |_, o| {
             reached(o, "db2").replay_paused = Some(true);
         }),
+        ("data-dir-unreadable", None, |_, o| {
+            *reached(o, "db3") = Reached {
+                postgres_version: Some("15.18".into()),
+                data_dir: DataDir::Unreadable {
+                    owner: "root".into(),
+                    mode: "700".into(),
+                },
+                ..Reached::default()
+            };
+        }),
         ("hba-block-without-end", None, |_, o| {
             // Someone deleted the END marker: the block must not run to the end of the file.
             let hba = reached(o, "db2").files.hba.as_mut().unwrap();
