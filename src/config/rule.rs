@@ -57,6 +57,8 @@ pub enum Rule {
     InvalidConnectionLimit,
     /// A path on the node that is not absolute.
     RelativePath,
+    /// Two nodes on one host share a data directory, a passfile or the passfile's folder.
+    SharedNodePath,
     /// A path on the node with a character a shell or a config line would not carry (`"`, `$`, backquote, backslash, a control character).
     UnsafePath,
     /// The passfile inside the data directory (pg_basebackup would copy it, a rewind would overwrite it).
@@ -81,7 +83,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 36] = [
+    pub const ALL: [Rule; 37] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -108,6 +110,7 @@ impl Rule {
         Self::InvalidPort,
         Self::InvalidConnectionLimit,
         Self::RelativePath,
+        Self::SharedNodePath,
         Self::UnsafePath,
         Self::PassfileInDataDir,
         Self::InvalidService,
@@ -165,6 +168,9 @@ impl Rule {
             Self::InvalidPort => "A port outside 1..=65535.",
             Self::InvalidConnectionLimit => "A `connection_limit` that would lock mirrors out.",
             Self::RelativePath => "A path on the node that is not absolute.",
+            Self::SharedNodePath => {
+                "Two nodes on one host share a data directory, a passfile or the passfile's folder."
+            }
             Self::UnsafePath => {
                 "A path on the node with a character a shell or a config line would not carry (`\"`, `$`, backquote, backslash, a control character)."
             }
@@ -217,6 +223,7 @@ impl Rule {
             Self::InvalidPort => "config::invalid_port",
             Self::InvalidConnectionLimit => "config::invalid_connection_limit",
             Self::RelativePath => "config::relative_path",
+            Self::SharedNodePath => "config::shared_node_path",
             Self::UnsafePath => "config::unsafe_path",
             Self::PassfileInDataDir => "config::passfile_in_data_dir",
             Self::InvalidService => "config::invalid_service",

@@ -491,7 +491,7 @@ impl Checker<'_> {
                     .is_none_or(|state| state.value == "member")
             })
             .count() as i64;
-        entries
+        let checked: Vec<(Range<usize>, CheckedNode)> = entries
             .iter()
             .filter_map(|(name, section)| {
                 self.node(
@@ -502,8 +502,63 @@ impl Checker<'_> {
                     transport,
                     members,
                 )
+                .map(|node| (name.span.clone(), node))
             })
-            .collect()
+            .collect();
+        self.co_located(&checked);
+        checked.into_iter().map(|(_, node)| node).collect()
+    }
+
+    /// Nodes on one machine (Debian's pg_createcluster gives several) must
+    /// not share a data directory, passfile or state folder (lock, audit
+    /// log, TLS files): an apply would lock itself out, or one node's
+    /// files would be another's.
+    fn co_located(&mut self, nodes: &[(Range<usize>, CheckedNode)]) {
+        for (index, (span, checked)) in nodes.iter().enumerate() {
+            let node = &checked.node;
+            for (first_span, other) in &nodes[..index] {
+                let other = &other.node;
+                // The same host and port is one server: DuplicateHost says so.
+                if !node.host.eq_ignore_ascii_case(&other.host)
+                    || node.postgres.port == other.postgres.port
+                {
+                    continue;
+                }
+                let shared = [
+                    (
+                        "data directory",
+                        &node.postgres.data_dir,
+                        &other.postgres.data_dir,
+                    ),
+                    (
+                        "passfile",
+                        &node.postgres.passfile,
+                        &other.postgres.passfile,
+                    ),
+                ]
+                .into_iter()
+                .find(|(_, a, b)| a == b)
+                .map(|(what, path, _)| (what, path.clone()))
+                .or_else(|| {
+                    (node.postgres.state_dir() == other.postgres.state_dir())
+                        .then(|| ("state folder (the passfile's)", node.postgres.state_dir()))
+                });
+                if let Some((what, path)) = shared {
+                    self.report(
+                        Problem::new(
+                            Rule::SharedNodePath,
+                            format!(
+                                "nodes {} and {} are on host {} and share the {what} {path}",
+                                other.name, node.name, node.host
+                            ),
+                        )
+                        .at(span.clone(), "shares it")
+                        .at(first_span.clone(), "with this node")
+                        .help("give each node on a machine its own postgres.data_dir and postgres.passfile (its folder holds the node's lock, audit log and TLS files)"),
+                    );
+                }
+            }
+        }
     }
 
     fn node(
