@@ -36,6 +36,9 @@ pub struct ApplyOptions {
     pub operator: String,
     /// A short id of the plan being applied, for locks and audit records.
     pub plan_id: String,
+    /// Set when the operator interrupts (SIGINT, SIGTERM): the running
+    /// steps finish, no new one starts, and the locks are released.
+    pub interrupted: std::sync::Arc<AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -68,6 +71,13 @@ pub enum ApplyError {
     #[error("{node}: {message}: a step beside it failed")]
     #[diagnostic(code(apply::stopped_beside_a_failure))]
     Aborted { node: NodeName, message: String },
+    /// The operator interrupted apply; `done` are the step numbers that ran.
+    #[error("interrupted: {} step(s) done, the others not started", done.len())]
+    #[diagnostic(
+        code(apply::interrupted),
+        help("the locks were released; run apply again: it plans only what is left")
+    )]
+    Interrupted { done: Vec<usize> },
 }
 
 /// One node's connection for the run: its transport, and SQL when needed.
@@ -130,6 +140,8 @@ pub struct Applier<'a> {
     sessions: BTreeMap<NodeName, NodeSession>,
     /// A step failed: steps running beside it stop at their next look.
     aborted: AtomicBool,
+    /// The numbers of the steps done, for a report when interrupted.
+    done: Mutex<Vec<usize>>,
 }
 
 pub fn apply(
@@ -199,6 +211,7 @@ pub fn apply(
         replan,
         sessions,
         aborted: AtomicBool::new(false),
+        done: Mutex::new(Vec::new()),
     };
     let mut locked = Vec::new();
     let result = (|| {
@@ -239,6 +252,14 @@ impl Applier<'_> {
         let mut report = ApplyReport::default();
         let mut writes_stopped: Option<Instant> = None;
         while index < numbered.len() {
+            let number = numbered[index].0;
+            // Within a switchover's outage the cluster has no writable
+            // primary: an interruption waits until the promotion is done.
+            let in_outage = promotion
+                .is_some_and(|p| number > p.writes_stop_at && number <= p.writes_resume_after);
+            if self.options.interrupted.load(Ordering::Relaxed) && !in_outage {
+                return Err(self.interrupted());
+            }
             if numbered[index].1.kind == ActionKind::Replan {
                 let (number, action) = numbered[index];
                 report.done += 1 + self.run_replan(number, total, action)?;
@@ -251,6 +272,11 @@ impl Applier<'_> {
                 let results = fan_out(&groups, DEFAULT_CONCURRENCY, |group| {
                     let mut done = 0;
                     for (number, action) in group {
+                        if self.options.interrupted.load(Ordering::Relaxed) {
+                            // A clone writes standby.signal itself: stopping
+                            // after it leaves no copy that starts writable.
+                            return (done, Err(self.interrupted()));
+                        }
                         // Only before a clone: once copied, a mirror gets its
                         // standby.signal, whatever happens beside it.
                         let cloning = matches!(action.kind, ActionKind::Clone { .. });
@@ -275,9 +301,14 @@ impl Applier<'_> {
                     report.done += done;
                     if let Err(error) = result {
                         // The cause, not a step that stopped because of it.
-                        let is_cause = !matches!(error, ApplyError::Aborted { .. });
+                        let is_cause = !matches!(
+                            error,
+                            ApplyError::Aborted { .. } | ApplyError::Interrupted { .. }
+                        );
                         match &first_failure {
-                            Some(ApplyError::Aborted { .. }) if is_cause => {
+                            Some(ApplyError::Aborted { .. } | ApplyError::Interrupted { .. })
+                                if is_cause =>
+                            {
                                 first_failure = Some(error)
                             }
                             None => first_failure = Some(error),
@@ -286,7 +317,10 @@ impl Applier<'_> {
                     }
                 }
                 if let Some(error) = first_failure {
-                    return Err(error);
+                    return Err(match error {
+                        ApplyError::Interrupted { .. } => self.interrupted(),
+                        other => other,
+                    });
                 }
                 index += consumed;
             } else {
@@ -325,6 +359,10 @@ impl Applier<'_> {
         self.audit(&node, number, action, result.is_ok(), &outcome);
         match result {
             Ok(note) => {
+                self.done
+                    .lock()
+                    .expect("no panic while holding the list")
+                    .push(number);
                 self.progress
                     .finish(number, total, action, started.elapsed(), note.as_deref());
                 Ok(())
@@ -337,6 +375,16 @@ impl Applier<'_> {
                 Err(error)
             }
         }
+    }
+
+    fn interrupted(&self) -> ApplyError {
+        let mut done = self
+            .done
+            .lock()
+            .expect("no panic while holding the list")
+            .clone();
+        done.sort_unstable();
+        ApplyError::Interrupted { done }
     }
 
     /// Reads every node again, plans the rest and runs it; returns how

@@ -4,6 +4,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use miette::{IntoDiagnostic, miette};
@@ -77,6 +79,31 @@ fn still_unhealthy(plan: &Plan) {
             if plan.health.len() == 1 { "" } else { "s" }
         );
     }
+}
+
+/// The first SIGINT or SIGTERM sets `interrupted`: the running steps
+/// finish (a switchover goes on until a primary takes writes), then apply
+/// stops and releases its locks. A second one stops at once.
+fn watch_signals(interrupted: Arc<AtomicBool>) -> miette::Result<signal_hook::iterator::Handle> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).into_diagnostic()?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if interrupted.swap(true, Ordering::SeqCst) {
+                eprintln!(
+                    "\nmirrorset: stopped at once by a second signal: the step that was running may be half done, \
+                     and its locks stay (`mirrorset force-unlock` removes them); run apply again"
+                );
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\nmirrorset: interrupted: the running step finishes, then apply stops and releases its locks; \
+                 a second signal stops at once"
+            );
+        }
+    });
+    Ok(handle)
 }
 
 /// Asks for `yes` on the terminal; Err without one.
@@ -230,7 +257,10 @@ fn apply_showing(
         return Ok(ExitCode::FAILURE);
     }
     let plan_json = serde_json::to_string(&plan).expect("a plan serializes");
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let signals = watch_signals(Arc::clone(&interrupted))?;
     let options = ApplyOptions {
+        interrupted,
         access: access.clone(),
         lock_timeout: args.lock_timeout,
         wait_timeout: args.wait_timeout,
@@ -286,7 +316,7 @@ fn apply_showing(
         println!();
         Ok(again)
     };
-    match apply::apply(
+    let applied = apply::apply(
         &cluster,
         &desired,
         &plan,
@@ -294,7 +324,32 @@ fn apply_showing(
         &options,
         &TextProgress,
         &replan,
-    ) {
+    );
+    signals.close();
+    match applied {
+        Err(apply::ApplyError::Interrupted { done }) => {
+            let left: Vec<String> = plan
+                .actions
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| !done.contains(&(index + 1)))
+                .map(|(index, action)| {
+                    format!(
+                        "  [{}] {}: {}",
+                        index + 1,
+                        action.node,
+                        describe_action(action)
+                    )
+                })
+                .collect();
+            println!(
+                "\nApply interrupted: {} of {} steps done, every lock released. Not done:\n{}\nRun apply again: it plans only what is left.",
+                done.len(),
+                plan.actions.len(),
+                left.join("\n")
+            );
+            Ok(ExitCode::from(130))
+        }
         Ok(report) => {
             if let (Some(promotion), Some(refused)) = (&plan.promotion, report.writes_refused) {
                 match promotion.kind {

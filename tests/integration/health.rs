@@ -580,3 +580,63 @@ fn renewed_certificates_are_loaded_by_a_reload_and_served() {
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
     assert_converged(&hosts);
 }
+
+/// SIGINT during apply (issue 12, case 9): the running steps finish, no
+/// new one starts, apply says what was done and what was not, releases
+/// every lock and leaves no remote process; a re-run converges without
+/// force-unlock.
+#[test]
+fn an_interrupted_apply_finishes_its_steps_releases_its_locks_and_says_what_remains() {
+    let hosts = TestHosts::up(59, 3);
+    hosts.psql(
+        1,
+        "CREATE TABLE big AS SELECT g, repeat('x', 1800) AS pad FROM generate_series(1, 50000) g",
+    );
+    let file = hosts.cluster_file();
+    let mut apply = Command::new(env!("CARGO_BIN_EXE_mirrorset"))
+        .args(["apply", file.to_str().unwrap(), "--auto-approve"])
+        .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut interrupted = false;
+    let mut stdout = String::new();
+    for line in BufReader::new(apply.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        stdout.push_str(&line);
+        stdout.push('\n');
+        if !interrupted && line.contains(": clone ") {
+            let status = Command::new("kill")
+                .args(["-INT", &apply.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            interrupted = true;
+        }
+    }
+    let output = apply.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(interrupted, "no clone started:\n{stdout}");
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("interrupted: the running step finishes")
+            && stdout.contains("Apply interrupted:")
+            && stdout.contains("every lock released. Not done:")
+            && stdout.contains("wait until streaming from node1"),
+        "{stdout}\n{stderr}"
+    );
+    let left = Command::new("pgrep")
+        .args(["-f", "pg_basebackup.*net59"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout),
+        "",
+        "a clone still runs"
+    );
+    // No lock is left: the re-run needs no force-unlock.
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_converged(&hosts);
+}
