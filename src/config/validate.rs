@@ -415,7 +415,7 @@ impl Checker<'_> {
                 .help("PostgreSQL reads one value per line, as text, a finite number or a 32-bit integer")
         };
         let problem = match (name, &value.value) {
-            (_, SettingValue::String(text)) if text.chars().any(char::is_control) => Some(
+            (_, SettingValue::String(text)) if !crate::model::config_can_carry(text) => Some(
                 cannot_carry("the value holds a line break or another control character".into()),
             ),
             (_, SettingValue::Float(x)) if !x.is_finite() => {

@@ -26,6 +26,7 @@ pub use scram::{scram_verifier, verifier_matches};
 pub use secret::{PassphraseSource, REDACTED, Secret, SecretError};
 pub use service::ServiceControl;
 pub use setting::{
-    SettingValue, Settings, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind,
+    SettingValue, Settings, UnitKind, config_can_carry, is_setting_name, managed_by_mirrorset,
+    unit_kind,
 };
 pub use size::Size;

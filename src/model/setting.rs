@@ -109,6 +109,13 @@ pub fn managed_by_mirrorset(name: &str) -> Option<&'static str> {
 
 /// Whether `name` has the shape of a PostgreSQL setting name
 /// (`[a-z_][a-z0-9_]*`, with one optional `prefix.` for extensions).
+/// Whether a postgresql.conf line can carry this text as a quoted value:
+/// PostgreSQL reads one value per line, so no line break, NUL or other
+/// control character. validate refuses the rest at its span.
+pub fn config_can_carry(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
 pub fn is_setting_name(name: &str) -> bool {
     let part_ok = |part: &str| {
         part.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')

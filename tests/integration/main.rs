@@ -10,6 +10,7 @@ mod hosts;
 mod invalid_files;
 mod load;
 mod plan;
+mod renderers;
 mod scenarios;
 mod schema;
 mod secrets;
