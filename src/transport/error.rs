@@ -124,8 +124,13 @@ pub enum AccessError {
         tried: String,
     },
 
-    #[error("{node}: the SSH connection failed while {doing}: {reason}")]
-    #[diagnostic(code(node::session))]
+    #[error("{node}: the SSH connection was lost while {doing} ({reason})")]
+    #[diagnostic(
+        code(node::session),
+        help(
+            "the node, its sshd or the network went away mid-step: what was running there may or may not have finished. Check that the node answers (`mirrorset check`), then run plan again: it reads what is really there"
+        )
+    )]
     Session {
         node: NodeName,
         doing: String,
