@@ -75,6 +75,45 @@ fn health_codes(plan_json: &str) -> Vec<String> {
         .collect()
 }
 
+/// Fills the primary with `rows` rows of 1.8 kB, so that a clone takes a
+/// moment, runs `apply --auto-approve` on fresh hosts and hands each line
+/// it prints (with its pid) to `on_line`; returns (exit code, stdout, stderr).
+fn apply_watching(
+    hosts: &TestHosts,
+    rows: u32,
+    mut on_line: impl FnMut(&str, u32),
+) -> (Option<i32>, String, String) {
+    hosts.psql(
+        1,
+        &format!(
+            "CREATE TABLE big AS SELECT g, repeat('x', 1800) AS pad FROM generate_series(1, {rows}) g"
+        ),
+    );
+    let mut apply = Command::new(env!("CARGO_BIN_EXE_mirrorset"))
+        .args([
+            "apply",
+            hosts.cluster_file().to_str().unwrap(),
+            "--auto-approve",
+        ])
+        .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = apply.id();
+    let mut stdout = String::new();
+    for line in BufReader::new(apply.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        stdout.push_str(&line);
+        stdout.push('\n');
+        on_line(&line, pid);
+    }
+    let output = apply.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stdout, stderr)
+}
+
 fn set_file(hosts: &TestHosts, text: &str) {
     std::fs::write(hosts.cluster_file(), text).unwrap();
 }
@@ -445,27 +484,9 @@ fn a_crashed_primary_is_started_and_planned_again_in_one_apply() {
 #[test]
 fn a_primary_that_stops_during_parallel_clones_fails_the_apply_at_once() {
     let hosts = TestHosts::up(55, 3);
-    // Enough data that a clone takes a moment.
-    hosts.psql(
-        1,
-        "CREATE TABLE big AS SELECT g, repeat('x', 1800) AS pad FROM generate_series(1, 100000) g",
-    );
-    let file = hosts.cluster_file();
-    let mut apply = Command::new(env!("CARGO_BIN_EXE_mirrorset"))
-        .args(["apply", file.to_str().unwrap(), "--auto-approve"])
-        .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut clone_steps = Vec::new();
     let mut stopped = false;
-    let mut stdout = String::new();
-    for line in BufReader::new(apply.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        stdout.push_str(&line);
-        stdout.push('\n');
+    let (code, stdout, stderr) = apply_watching(&hosts, 100_000, |line, _| {
         let step = line.split(' ').next().unwrap_or_default().to_owned();
         if line.contains(": clone ") {
             clone_steps.push(step);
@@ -474,11 +495,9 @@ fn a_primary_that_stops_during_parallel_clones_fails_the_apply_at_once() {
             hosts.ctl("stop-pg", 1);
             stopped = true;
         }
-    }
-    let output = apply.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    });
     assert!(stopped, "no clone finished:\n{stdout}\n{stderr}");
-    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     // Whichever mirror was still cloning fails with pg_basebackup, or stops
     // beside the other's failure; none waits out its timeout.
     assert!(
@@ -588,38 +607,19 @@ fn renewed_certificates_are_loaded_by_a_reload_and_served() {
 #[test]
 fn an_interrupted_apply_finishes_its_steps_releases_its_locks_and_says_what_remains() {
     let hosts = TestHosts::up(59, 3);
-    hosts.psql(
-        1,
-        "CREATE TABLE big AS SELECT g, repeat('x', 1800) AS pad FROM generate_series(1, 50000) g",
-    );
-    let file = hosts.cluster_file();
-    let mut apply = Command::new(env!("CARGO_BIN_EXE_mirrorset"))
-        .args(["apply", file.to_str().unwrap(), "--auto-approve"])
-        .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut interrupted = false;
-    let mut stdout = String::new();
-    for line in BufReader::new(apply.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        stdout.push_str(&line);
-        stdout.push('\n');
+    let (code, stdout, stderr) = apply_watching(&hosts, 50_000, |line, pid| {
         if !interrupted && line.contains(": clone ") {
             let status = Command::new("kill")
-                .args(["-INT", &apply.id().to_string()])
+                .args(["-INT", &pid.to_string()])
                 .status()
                 .unwrap();
             assert!(status.success());
             interrupted = true;
         }
-    }
-    let output = apply.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    });
     assert!(interrupted, "no clone started:\n{stdout}");
-    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("interrupted: the running step finishes")
             && stdout.contains("Apply interrupted:")
