@@ -194,6 +194,10 @@ fn desired_node(
         "listen_addresses",
         SettingValue::String(format!("localhost,{}", node.host)),
     );
+    // The port the file names, written where the node reads it: a clone of
+    // a primary whose postgresql.conf lives in its data directory would
+    // otherwise bring the primary's port to a node on the same machine.
+    set("port", SettingValue::Integer(i64::from(node.postgres.port)));
     set("wal_level", SettingValue::String("replica".into()));
     set("max_wal_senders", SettingValue::Integer(budget));
     set("max_replication_slots", SettingValue::Integer(budget));

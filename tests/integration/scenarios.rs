@@ -532,8 +532,8 @@ fn scenarios() -> Vec<Scenario> {
         (
             "mirror-cloned-with-config-in-data-dir",
             Some((
-                "[nodes.db1]\n",
-                "[defaults]\npostgres = { data_dir = \"/var/lib/pgsql/15/data\", config_dir = \"/var/lib/pgsql/15/data\" }\n\n[nodes.db1]\n",
+                "[nodes.db1]\nhost = \"10.0.0.1\"\n\n[nodes.db2]\nhost = \"10.0.0.2\"\n\n[nodes.db3]\nhost = \"10.0.0.3\"\n",
+                "[defaults]\npostgres = { data_dir = \"/var/lib/pgsql/15/data\", config_dir = \"/var/lib/pgsql/15/data\" }\n\n[nodes.db1]\nhost = \"10.0.0.1\"\n\n[nodes.db2]\nhost = \"10.0.0.2\"\n\n# Its own port: the clone brings db1's, mirrorset.conf sets this one.\n[nodes.db3]\nhost     = \"10.0.0.3\"\npostgres = { port = 5433 }\n",
             )),
             |_, o| {
                 // RHEL's layout: the configuration lives in the data directory, which is empty.
