@@ -378,7 +378,7 @@ impl Applier<'_> {
         };
         let command = RemoteCommand::new("sh").args([
             "-c",
-            r#"tail -c 65536 -- "$1" 2>/dev/null | grep -E '(FATAL|PANIC): ' | tail -n 3"#,
+            concat!("log=$1\n", crate::facts::log_errors_pipeline!()),
             "mirrorset-log",
             &node.postgres.log_file,
         ]);

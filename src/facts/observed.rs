@@ -293,6 +293,17 @@ impl Reached {
         }
     }
 
+    /// pg_stat_wal_receiver says it streams from `upstream` through `slot`.
+    pub fn streams_from(&self, upstream: &crate::model::Node, slot: &str) -> bool {
+        self.wal_receiver.as_ref().is_some_and(|w| {
+            w.status == "streaming"
+                && w.sender_host.as_deref() == Some(upstream.host.as_str())
+                && w.sender_port
+                    .is_none_or(|port| port == i32::from(upstream.postgres.port))
+                && w.slot_name.as_deref() == Some(slot)
+        })
+    }
+
     /// Running and not in recovery: accepts writes.
     pub fn is_running_primary(&self) -> bool {
         self.running && self.in_recovery == Some(false)

@@ -707,14 +707,9 @@ impl<'a> Planner<'a> {
 
     pub(super) fn plan_service(&mut self, node: &Node, facts: &Reached, files_changed: bool) {
         if !facts.running {
-            let rewrites_own_file = self.actions.iter().any(|a| {
-                a.node == node.name.as_str()
-                    && matches!(&a.kind, ActionKind::WriteFile { path, .. } if path.ends_with(&format!("/{MIRRORSET_CONF}")))
-            });
-            let rejected = facts.config_rejected.as_deref().is_some_and(|error| {
-                !(rewrites_own_file && super::verdict::only_names_own_file(error))
-            });
-            if rejected || !self.overridden_names(node, facts).is_empty() {
+            if self.rejected_after_plan(node, facts).is_some()
+                || !self.overridden_names(node, facts).is_empty()
+            {
                 // It would not start, or not as the file says: the verdict names why.
                 return;
             }
@@ -816,11 +811,7 @@ impl<'a> Planner<'a> {
         self.plan_passfile(primary, facts);
         self.plan_auto_conf(primary, facts);
         self.plan_service(primary, facts, false);
-        let starts = self
-            .actions
-            .iter()
-            .any(|a| a.node == primary.name.as_str() && a.kind == ActionKind::Start);
-        if !starts {
+        if !self.starts(primary) {
             // It would not start as the file says: the verdict names why.
             return;
         }
@@ -1354,13 +1345,7 @@ impl<'a> Planner<'a> {
                 Precondition::None,
             );
         }
-        let streaming = facts.wal_receiver.as_ref().is_some_and(|w| {
-            w.status == "streaming"
-                && w.sender_host.as_deref() == Some(primary.host.as_str())
-                && w.sender_port
-                    .is_none_or(|port| port == i32::from(primary.postgres.port))
-                && w.slot_name.as_deref() == Some(node.slot.as_str())
-        });
+        let streaming = facts.streams_from(primary, node.slot.as_str());
         let conninfo_changes = match (
             desired.settings.get("primary_conninfo"),
             facts.settings.get("primary_conninfo"),
@@ -1373,10 +1358,7 @@ impl<'a> Planner<'a> {
         let slot_planned = self.actions.iter().any(|a| {
             matches!(&a.kind, ActionKind::CreateSlot { for_node, .. } if for_node == node.name.as_str())
         });
-        let restarted = self.actions.iter().any(|a| {
-            a.node == node.name.as_str()
-                && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
-        });
+        let restarted = self.starts(node);
         // Anything planned for a mirror that does not stream may be what
         // it lacks (its passfile, its pg_hba lines, its slot): apply waits
         // and says why if it still does not stream.
@@ -1386,11 +1368,7 @@ impl<'a> Planner<'a> {
                     || (a.node == primary.name.as_str() && is_access_change(&a.kind))
             });
         // A primary that (re)starts drops its walsenders: its mirrors reconnect.
-        let primary_starts = self.settings.primary_just_started
-            || self.actions.iter().any(|a| {
-                a.node == primary.name.as_str()
-                    && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
-            });
+        let primary_starts = self.settings.primary_just_started || self.starts(primary);
         if restarted
             || conninfo_changes
             || (facts.running && primary_starts)
@@ -1452,6 +1430,14 @@ impl<'a> Planner<'a> {
             );
         }
         self.order_restarts(node);
+    }
+
+    /// The plan so far starts or restarts `node`.
+    fn starts(&self, node: &Node) -> bool {
+        self.actions.iter().any(|a| {
+            a.node == node.name.as_str()
+                && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
+        })
     }
 
     fn wait_streaming(&mut self, mirror: &Node, primary: &Node) {

@@ -26,25 +26,19 @@ impl Planner<'_> {
     /// What PostgreSQL says of the node's configuration; called once the
     /// node's actions are planned (a file the plan rewrites is repaired).
     pub(super) fn verdict(&mut self, node: &Node, facts: &Reached) {
-        let rewrites = |wanted: &dyn Fn(&str) -> bool| {
-            self.actions.iter().any(|action| {
-                action.node == node.name.as_str()
-                    && matches!(&action.kind, ActionKind::WriteFile { path, .. } if wanted(path))
-            })
-        };
-        let rewrites_own_file = rewrites(&is_own_file);
-        let rewrites_hba = rewrites(&|path: &str| Some(path) == facts.files.hba_path.as_deref());
+        let rewrites_own_file = self.rewrites(node, &is_own_file);
+        let rewrites_hba = self.rewrites(node, &|path: &str| {
+            Some(path) == facts.files.hba_path.as_deref()
+        });
         if !facts.running {
-            if let Some(error) = &facts.config_rejected {
-                if !(rewrites_own_file && only_names_own_file(error)) {
-                    self.unhealthy(
-                        node,
-                        HealthIssue::ConfigurationRejected {
-                            error: crate::facts::parse::server_messages(error),
-                            server_running: false,
-                        },
-                    );
-                }
+            if let Some(error) = self.rejected_after_plan(node, facts) {
+                self.unhealthy(
+                    node,
+                    HealthIssue::ConfigurationRejected {
+                        error: crate::facts::parse::server_messages(error),
+                        server_running: false,
+                    },
+                );
             }
             for issue in self.overridden_in_postgresql_conf(node, facts) {
                 self.unhealthy(node, issue);
@@ -121,9 +115,8 @@ impl Planner<'_> {
         let file_errors = self.health.iter().any(|f| {
             f.node == node.name.as_str() && matches!(f.issue, HealthIssue::ConfigFileError { .. })
         });
-        if let Some(error) = &facts.config_rejected {
-            let repaired = rewrites_own_file && only_names_own_file(error);
-            if !(file_errors || repaired) {
+        if let Some(error) = self.rejected_after_plan(node, facts) {
+            if !file_errors {
                 self.unhealthy(
                     node,
                     HealthIssue::ConfigurationRejected {
@@ -156,6 +149,27 @@ impl Planner<'_> {
             );
         }
         self.overrides(node, facts);
+    }
+
+    /// Whether the plan so far writes a file of `node` that `wanted` names.
+    fn rewrites(&self, node: &Node, wanted: &dyn Fn(&str) -> bool) -> bool {
+        self.actions.iter().any(|action| {
+            action.node == node.name.as_str()
+                && matches!(&action.kind, ActionKind::WriteFile { path, .. } if wanted(path))
+        })
+    }
+
+    /// What `postgres -C` rejects that the plan does not repair: a
+    /// rejection that names only mirrorset.conf, which the plan rewrites,
+    /// is gone once it runs.
+    pub(super) fn rejected_after_plan<'f>(
+        &self,
+        node: &Node,
+        facts: &'f Reached,
+    ) -> Option<&'f str> {
+        let error = facts.config_rejected.as_deref()?;
+        let repaired = only_names_own_file(error) && self.rewrites(node, &is_own_file);
+        (!repaired).then_some(error)
     }
 
     /// The names of owned settings another file overrides: PostgreSQL's
@@ -310,7 +324,7 @@ fn reads_own_file(facts: &Reached) -> bool {
 }
 
 /// Every file PostgreSQL's messages name (`file "…"`) is mirrorset.conf.
-pub(super) fn only_names_own_file(messages: &str) -> bool {
+fn only_names_own_file(messages: &str) -> bool {
     let named: Vec<&str> = messages
         .split("file \"")
         .skip(1)

@@ -92,13 +92,8 @@ pub fn status_rows(
                     }
                 }
                 (_, Some(r)) if r.running => {
-                    let streams_as_wanted = primary_node.is_some_and(|p| {
-                        r.wal_receiver.as_ref().is_some_and(|w| {
-                            w.status == "streaming"
-                                && w.sender_host.as_deref() == Some(p.host.as_str())
-                                && w.slot_name.as_deref() == Some(node.slot.as_str())
-                        })
-                    });
+                    let streams_as_wanted =
+                        primary_node.is_some_and(|p| r.streams_from(p, node.slot.as_str()));
                     let diverged =
                         matches!((r.timeline, primary_timeline), (Some(t), Some(p)) if t > p);
                     if diverged {
