@@ -1,7 +1,6 @@
-//! One JSON line per action on the node it touched, in its state directory
-//! (beside the passfile, outside the data directory): when, who, which
-//! plan, what, and how it ended. Never a secret: actions hold none, and
-//! errors are ours. I/O.
+//! One JSON line per action on the node it touched, in its state folder
+//! (outside the data directory): when, who, which plan, what, and how it
+//! ended. Never a secret: actions hold none, and errors are ours. I/O.
 
 use serde::Serialize;
 
@@ -60,9 +59,14 @@ impl Applier<'_> {
         };
         let mut line = serde_json::to_string(&record).expect("a record serializes");
         line.push('\n');
-        let path = format!("{}/{AUDIT_FILE}", cluster_node.postgres.state_dir());
+        let path = format!("{}/{AUDIT_FILE}", cluster_node.postgres.state_dir);
         let command = RemoteCommand::new("sh")
-            .args(["-c", r#"umask 077; cat >> "$1""#, "mirrorset-audit", &path])
+            .args([
+                "-c",
+                r#"umask 077; mkdir -p -- "${1%/*}" && cat >> "$1""#,
+                "mirrorset-audit",
+                &path,
+            ])
             .stdin(line.into_bytes());
         let written = self.session(node).transport.exec_as_postgres(command);
         if !written.as_ref().is_ok_and(|output| output.success()) {

@@ -143,7 +143,9 @@ impl Applier<'_> {
                 // A copy kept inside the data directory would travel with
                 // the next clone or rewind; secrets keep none at all.
                 let in_data_dir = path.starts_with(&format!("{}/", layout.data_dir));
-                let outcome = if *sensitive || in_data_dir {
+                // The record is rewritten whole each time; old copies would only mislead.
+                let record = path == &format!("{}/{}", layout.state_dir, crate::model::OWNED_FILE);
+                let outcome = if *sensitive || in_data_dir || record {
                     transport.write_file_atomic_no_backup(path, content.as_bytes(), *mode)?
                 } else {
                     transport.write_file_atomic(path, content.as_bytes(), *mode)?
@@ -258,6 +260,21 @@ impl Applier<'_> {
                 })?;
                 Ok(None)
             }
+            ActionKind::RemoveFile { path, .. } => {
+                let output = transport.exec_as_postgres(RemoteCommand::new("rm").args([
+                    "-f",
+                    "--",
+                    path.as_str(),
+                ]))?;
+                if !output.success() {
+                    return Err(self.failed(
+                        name,
+                        format!("removing {path}: {}", output.failure_reason()),
+                    ));
+                }
+                Ok(None)
+            }
+            ActionKind::RetireRole { user: retired, .. } => self.retire_role(name, retired),
             ActionKind::Clone { .. } => self.clone_data(name, &action.kind, advance),
             ActionKind::Reload => {
                 match layout.service {
@@ -819,6 +836,72 @@ impl Applier<'_> {
             Ok(None) | Err(AccessError::Sql { .. }) => format!("streaming from {upstream}"),
             Err(error) => return Err(error.into()),
         }))
+    }
+}
+
+impl Applier<'_> {
+    /// Ends a former replication role: its sessions, its pg_rewind grants,
+    /// then the role itself, or only its login where objects depend on it
+    /// (dropping those is never mirrorset's call).
+    fn retire_role(&self, name: &NodeName, retired: &str) -> Result<Option<String>, ApplyError> {
+        if retired == self.cluster.replication.user.as_str() {
+            return Err(self.failed(name, format!("{retired} is the replication role")));
+        }
+        let node = self
+            .cluster
+            .node(name)
+            .expect("planned nodes are in the cluster");
+        let session = self.session(name);
+        let role = quote_identifier(retired);
+        let dependents = session.with_sql(&node.postgres, |sql| {
+            let found = sql.query(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = $1",
+                &[&retired],
+            )?;
+            match found.first().map(|row| row.get::<_, bool>(0)) {
+                None => return Ok(None),
+                Some(true) => return Ok(Some(-1)),
+                Some(false) => {}
+            }
+            sql.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+                &[&retired],
+            )?;
+            for function in crate::desired::REWIND_FUNCTIONS {
+                sql.execute(
+                    &format!("REVOKE EXECUTE ON FUNCTION {function} FROM {role}"),
+                    &[],
+                )?;
+            }
+            let count = sql.query_one(
+                "SELECT count(*) FROM pg_shdepend WHERE refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1) AND refclassid = 'pg_authid'::regclass",
+                &[&retired],
+            )?;
+            Ok(Some(count.get::<_, i64>(0)))
+        })?;
+        match dependents {
+            None => Ok(Some(format!(
+                "role {retired} does not exist; nothing to retire"
+            ))),
+            Some(-1) => Err(self.failed(
+                name,
+                format!("{retired} is a superuser now; mirrorset never drops one"),
+            )),
+            Some(0) => {
+                session.with_sql(&node.postgres, |sql| {
+                    sql.execute(&format!("DROP ROLE {role}"), &[])
+                })?;
+                Ok(None)
+            }
+            Some(count) => {
+                session.with_sql(&node.postgres, |sql| {
+                    sql.execute(&format!("ALTER ROLE {role} NOLOGIN PASSWORD NULL"), &[])
+                })?;
+                Ok(Some(format!(
+                    "role {retired} kept as NOLOGIN without a password: {count} objects or privileges depend on it"
+                )))
+            }
+        }
     }
 }
 

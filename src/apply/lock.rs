@@ -1,6 +1,6 @@
 //! A lock per node, so two operators never apply at once: a directory made
-//! with mkdir (atomic) in the node's state directory (beside the passfile,
-//! outside the data directory), holding who took it. I/O.
+//! with mkdir (atomic) in the node's state folder (outside
+//! the data directory), holding who took it. I/O.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,8 @@ pub const LOCK_NAME: &str = "mirrorset.lock";
 const HELD: i32 = 3;
 
 const TAKE: &str = r#"lock=$1 holder=$2
+# The state folder itself is made on first use, private to the server's user.
+[ -d "${lock%/*}" ] || mkdir -p -m 0700 -- "${lock%/*}" || exit 1
 if mkdir -- "$lock" 2>/dev/null; then printf '%s\n' "$holder" > "$lock/holder"; exit 0; fi
 cat -- "$lock/holder" 2>/dev/null || echo "unknown (no holder file)"
 exit 3
@@ -29,7 +31,7 @@ pub struct LockHolder {
 }
 
 fn lock_path(node: &Node) -> String {
-    format!("{}/{LOCK_NAME}", node.postgres.state_dir())
+    format!("{}/{LOCK_NAME}", node.postgres.state_dir)
 }
 
 impl Applier<'_> {
@@ -40,7 +42,7 @@ impl Applier<'_> {
             .expect("locked nodes are in the cluster");
         let transport = &*self.session(name).transport;
         let holder = format!(
-            "{} pid {} since {} for plan {}",
+            "{} pid {} since {} for plan {} on node {name}",
             self.options.operator,
             std::process::id(),
             crate::transport::utc_stamp(),
@@ -68,6 +70,20 @@ impl Applier<'_> {
                 .into());
             }
             let current = output.stdout_text().trim().to_owned();
+            // Held by this very apply for another node: waiting would never end.
+            let ours = holder.split(" since ").next();
+            if current.split(" since ").next() == ours && current != holder {
+                return Err(AccessError::CommandFailed {
+                    node: name.clone(),
+                    doing: "taking the lock".into(),
+                    reason: format!(
+                        "{} is already held by this apply ({current}): two nodes share the state folder {}; give each node its own postgres.state_dir",
+                        lock_path(node),
+                        node.postgres.state_dir
+                    ),
+                }
+                .into());
+            }
             if holder_is_dead(&current, &self.options.operator) {
                 self.progress.warn(&format!(
                     "{name}: removing the lock of an apply that ended without releasing it ({current})"

@@ -98,6 +98,7 @@ pub struct PassphraseRef {
     pub env: Option<Spanned<String>>,
     pub file: Option<Spanned<String>>,
     pub command: Option<Spanned<Vec<String>>>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// Where the passphrase is read from, on the machine that runs mirrorset.
@@ -109,10 +110,11 @@ pub enum PassphraseRefSchema {
     Env { env: String },
     /// A local file readable only by its owner, e.g. `{ file = "secrets/repl" }`. Exactly one trailing newline is dropped; a passphrase with a line break or NUL is refused, since the passfile holds one per line.
     File { file: String },
-    /// A program whose output is the passphrase, e.g. `{ command = ["pass", "show", "db/repl"] }`. It runs with no input and is stopped after 30 s; when it fails, its stderr is shown. One trailing newline is dropped.
+    /// A program whose output is the passphrase, e.g. `{ command = ["pass", "show", "db/repl"] }`. It runs with no input and is stopped after `timeout` (default `"30s"`, at most `"1h"`); when it fails, its stderr is shown. One trailing newline is dropped.
     Command {
         #[schemars(length(min = 1))]
         command: Vec<String>,
+        timeout: Option<String>,
     },
 }
 
@@ -159,9 +161,11 @@ pub struct PostgresSection {
     pub socket_dir: Option<Spanned<String>>,
     /// `pg_ctl` (default), `systemd:<unit>`, or a table of commands.
     pub service: Option<Spanned<ServiceSpec>>,
-    /// The libpq passfile for the replication passphrase, outside the data dir. Default: `mirrorset.pgpass` beside the data dir.
+    /// The folder of mirrorset's own files on the node (apply lock, audit log, TLS files, the record of what mirrorset created), outside the data dir; made with mode 0700 when missing. Default: `mirrorset-<data dir's name>` beside the data dir, so several clusters on one machine keep theirs apart.
+    pub state_dir: Option<Spanned<String>>,
+    /// The libpq passfile for the replication passphrase, outside the data dir. Default: `mirrorset.pgpass` in the state folder.
     pub passfile: Option<Spanned<String>>,
-    /// Where `pg_ctl -l` writes the server's output. Default: `postgresql-mirrorset.log` beside the data dir.
+    /// Where `pg_ctl -l` writes the server's output. Default: `postgresql.log` in the state folder.
     pub log_file: Option<Spanned<String>>,
     /// The OS user that owns the data dir and runs the server. Default: `postgres`.
     pub os_user: Option<Spanned<String>>,

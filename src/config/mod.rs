@@ -163,8 +163,15 @@ state = "absent"
         assert_eq!(db1.ssh.host, "10.0.0.1");
         assert_eq!(db1.postgres.data_dir, "/srv/pg/data");
         assert_eq!(db1.postgres.config_dir, "/etc/postgresql/15/main");
-        assert_eq!(db1.postgres.passfile, "/srv/pg/mirrorset.pgpass");
-        assert_eq!(db1.postgres.log_file, "/srv/pg/postgresql-mirrorset.log");
+        assert_eq!(db1.postgres.state_dir, "/srv/pg/mirrorset-data");
+        assert_eq!(
+            db1.postgres.passfile,
+            "/srv/pg/mirrorset-data/mirrorset.pgpass"
+        );
+        assert_eq!(
+            db1.postgres.log_file,
+            "/srv/pg/mirrorset-data/postgresql.log"
+        );
         assert_eq!(
             db1.postgres.service,
             ServiceControl::Systemd { unit: "pg".into() }
@@ -174,6 +181,36 @@ state = "absent"
         assert_eq!(db2.settings["max_connections"].to_string(), "300");
         assert_eq!(db2.settings["work_mem"].to_string(), "'8MB'");
         assert_eq!(db3.state, NodeState::Absent);
+    }
+
+    #[test]
+    fn clusters_side_by_side_on_one_machine_keep_their_files_apart_by_default() {
+        let text = r#"
+[cluster]
+name = "debian"
+primary = "a"
+[replication]
+user = "replicator"
+passphrase = { env = "X" }
+max_slot_wal_keep_size = "1GB"
+[nodes.a]
+host = "10.0.0.11"
+postgres = { port = 5432, data_dir = "/var/lib/postgresql/15/a" }
+[nodes.b]
+host = "10.0.0.11"
+postgres = { port = 5433, data_dir = "/var/lib/postgresql/15/b" }
+"#;
+        let cluster = parse(Path::new("t.toml"), text.to_owned()).unwrap();
+        let [a, b] = &cluster.nodes[..] else { panic!() };
+        assert_eq!(a.postgres.state_dir, "/var/lib/postgresql/15/mirrorset-a");
+        assert_eq!(
+            b.postgres.passfile,
+            "/var/lib/postgresql/15/mirrorset-b/mirrorset.pgpass"
+        );
+        assert_eq!(
+            b.postgres.log_file,
+            "/var/lib/postgresql/15/mirrorset-b/postgresql.log"
+        );
     }
 
     #[test]

@@ -370,6 +370,7 @@ section!(PostgresSection {
     port: optional,
     socket_dir: optional,
     service: optional,
+    state_dir: optional,
     passfile: optional,
     log_file: optional,
     os_user: optional,
@@ -443,6 +444,7 @@ impl FromToml for PassphraseRef {
             env: table.optional("env"),
             file: table.optional("file"),
             command: table.optional("command"),
+            timeout: table.optional("timeout"),
         };
         table.finish();
         Some(source)

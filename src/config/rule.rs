@@ -57,12 +57,14 @@ pub enum Rule {
     InvalidConnectionLimit,
     /// A path on the node that is not absolute.
     RelativePath,
-    /// Two nodes on one host share a data directory, a passfile or the passfile's folder.
+    /// Two nodes on one host share a data directory, a passfile or a state folder.
     SharedNodePath,
     /// A path on the node with a character a shell or a config line would not carry (`"`, `$`, backquote, backslash, a control character).
     UnsafePath,
     /// The passfile inside the data directory (pg_basebackup would copy it, a rewind would overwrite it).
     PassfileInDataDir,
+    /// The state folder inside the data directory (pg_basebackup would copy the lock and the TLS key, a rewind would overwrite them).
+    StateDirInDataDir,
     /// `service` is not `pg_ctl`, `systemd:<unit>` or a table of commands.
     InvalidService,
     /// A `host` or `ssh_host` that is not an address or DNS name.
@@ -83,7 +85,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 37] = [
+    pub const ALL: [Rule; 38] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -113,6 +115,7 @@ impl Rule {
         Self::SharedNodePath,
         Self::UnsafePath,
         Self::PassfileInDataDir,
+        Self::StateDirInDataDir,
         Self::InvalidService,
         Self::InvalidHost,
         Self::InvalidAccess,
@@ -169,13 +172,16 @@ impl Rule {
             Self::InvalidConnectionLimit => "A `connection_limit` that would lock mirrors out.",
             Self::RelativePath => "A path on the node that is not absolute.",
             Self::SharedNodePath => {
-                "Two nodes on one host share a data directory, a passfile or the passfile's folder."
+                "Two nodes on one host share a data directory, a passfile or a state folder."
             }
             Self::UnsafePath => {
                 "A path on the node with a character a shell or a config line would not carry (`\"`, `$`, backquote, backslash, a control character)."
             }
             Self::PassfileInDataDir => {
                 "The passfile inside the data directory (pg_basebackup would copy it, a rewind would overwrite it)."
+            }
+            Self::StateDirInDataDir => {
+                "The state folder inside the data directory (pg_basebackup would copy the lock and the TLS key, a rewind would overwrite them)."
             }
             Self::InvalidService => {
                 "`service` is not `pg_ctl`, `systemd:<unit>` or a table of commands."
@@ -226,6 +232,7 @@ impl Rule {
             Self::SharedNodePath => "config::shared_node_path",
             Self::UnsafePath => "config::unsafe_path",
             Self::PassfileInDataDir => "config::passfile_in_data_dir",
+            Self::StateDirInDataDir => "config::state_dir_in_data_dir",
             Self::InvalidService => "config::invalid_service",
             Self::InvalidHost => "config::invalid_host",
             Self::InvalidAccess => "config::invalid_access",

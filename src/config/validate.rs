@@ -311,6 +311,17 @@ impl Checker<'_> {
             .at(span.clone(), "empty")
             .help(help)
         };
+        if let (Some(timeout), None) = (&source.timeout, &source.command) {
+            self.report(
+                Problem::new(
+                    Rule::InvalidPassphraseSource,
+                    "a timeout applies to a passphrase command only",
+                )
+                .at(timeout.span.clone(), "nothing runs to stop")
+                .help(help),
+            );
+            return None;
+        }
         if let Some(env) = &source.env {
             if env.trim().is_empty() {
                 self.report(empty(&env.span, "environment variable name"));
@@ -333,7 +344,37 @@ impl Checker<'_> {
             self.report(empty(&command.span, "command"));
             return None;
         }
-        Some(PassphraseSource::Command(command.value.clone()))
+        let default = crate::model::GucDuration::from_duration(crate::model::COMMAND_TIMEOUT);
+        let timeout = match &source.timeout {
+            None => default,
+            Some(written) => match written.parse::<crate::model::GucDuration>() {
+                Ok(timeout)
+                    if timeout.as_duration() > std::time::Duration::ZERO
+                        && timeout.as_duration() <= std::time::Duration::from_secs(3600) =>
+                {
+                    timeout
+                }
+                parsed => {
+                    let reason = match parsed {
+                        Err(reason) => reason,
+                        Ok(_) => format!("{:?} is not between 1ms and 1h", written.value),
+                    };
+                    self.report(
+                        Problem::new(
+                            Rule::InvalidPassphraseSource,
+                            format!("the passphrase command's timeout is invalid: {reason}"),
+                        )
+                        .at(written.span.clone(), "not a time limit")
+                        .help("write it with a unit, e.g. timeout = \"2min\" (default \"30s\")"),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(PassphraseSource::Command {
+            argv: command.value.clone(),
+            timeout,
+        })
     }
 
     /// A local path as written, relative to the cluster file's folder, `~` expanded.
@@ -535,14 +576,15 @@ impl Checker<'_> {
                         &node.postgres.passfile,
                         &other.postgres.passfile,
                     ),
+                    (
+                        "state folder",
+                        &node.postgres.state_dir,
+                        &other.postgres.state_dir,
+                    ),
                 ]
                 .into_iter()
                 .find(|(_, a, b)| a == b)
-                .map(|(what, path, _)| (what, path.clone()))
-                .or_else(|| {
-                    (node.postgres.state_dir() == other.postgres.state_dir())
-                        .then(|| ("state folder (the passfile's)", node.postgres.state_dir()))
-                });
+                .map(|(what, path, _)| (what, path.clone()));
                 if let Some((what, path)) = shared {
                     self.report(
                         Problem::new(
@@ -554,7 +596,7 @@ impl Checker<'_> {
                         )
                         .at(span.clone(), "shares it")
                         .at(first_span.clone(), "with this node")
-                        .help("give each node on a machine its own postgres.data_dir and postgres.passfile (its folder holds the node's lock, audit log and TLS files)"),
+                        .help("give each node on a machine its own postgres.data_dir, postgres.state_dir (the node's lock, audit log and TLS files) and postgres.passfile"),
                     );
                 }
             }
@@ -820,13 +862,30 @@ impl Checker<'_> {
             "postgres.socket_dir",
             DEFAULT_SOCKET_DIR,
         );
-        let beside_data_dir = |file: &str| {
-            let data_dir = data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR);
-            let parent = Path::new(data_dir).parent().unwrap_or(Path::new("/"));
-            parent.join(file).display().to_string()
+        let data_dir_or_default = data_dir.as_deref().unwrap_or(DEFAULT_DATA_DIR);
+        // Named after the data directory, so clusters side by side on one
+        // machine (Debian's /var/lib/postgresql/15/{a,b}) keep theirs apart.
+        let default_state_dir = {
+            let path = Path::new(data_dir_or_default);
+            let parent = path.parent().unwrap_or(Path::new("/"));
+            let name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "data".to_owned());
+            parent
+                .join(format!("mirrorset-{name}"))
+                .display()
+                .to_string()
         };
-        let default_passfile = beside_data_dir("mirrorset.pgpass");
-        let default_log_file = beside_data_dir("postgresql-mirrorset.log");
+        let state_dir_written = pick(|p| p.state_dir.as_ref());
+        let state_dir =
+            self.remote_path(state_dir_written, "postgres.state_dir", &default_state_dir);
+        let in_state_dir = |file: &str| {
+            let dir = state_dir.as_deref().unwrap_or(&default_state_dir);
+            Path::new(dir).join(file).display().to_string()
+        };
+        let default_passfile = in_state_dir("mirrorset.pgpass");
+        let default_log_file = in_state_dir("postgresql.log");
         let passfile_written = pick(|p| p.passfile.as_ref());
         let passfile = self.remote_path(passfile_written, "postgres.passfile", &default_passfile);
         let log_file = self.remote_path(
@@ -846,10 +905,13 @@ impl Checker<'_> {
             None => Some(ServiceControl::PgCtl),
             Some(service) => self.service(service),
         };
-        if let (Some(data_dir), Some(passfile)) = (&data_dir, &passfile) {
+        // A default passfile is in the state folder, checked on its own below.
+        if let (Some(data_dir), Some(passfile), Some(written)) =
+            (&data_dir, &passfile, passfile_written)
+        {
             let inside = Path::new(passfile).starts_with(Path::new(data_dir));
             if inside {
-                let span = passfile_written.map(|p| p.span.clone()).unwrap_or(0..0);
+                let span = written.span.clone();
                 self.report(
                     Problem::new(
                         Rule::PassfileInDataDir,
@@ -860,6 +922,19 @@ impl Checker<'_> {
                 );
             }
         }
+        if let (Some(data_dir), Some(state_dir)) = (&data_dir, &state_dir) {
+            if Path::new(state_dir).starts_with(Path::new(data_dir)) {
+                let span = state_dir_written.map(|p| p.span.clone()).unwrap_or(0..0);
+                self.report(
+                    Problem::new(
+                        Rule::StateDirInDataDir,
+                        format!("the state folder {state_dir} is inside the data directory {data_dir}"),
+                    )
+                    .at(span, "inside the data directory")
+                    .help("pg_basebackup would copy the lock and TLS key to every mirror and pg_rewind would overwrite them; put it beside the data directory"),
+                );
+            }
+        }
         Some(PostgresLayout {
             data_dir: data_dir?,
             config_dir: config_dir?,
@@ -867,6 +942,7 @@ impl Checker<'_> {
             port: port?,
             socket_dir: socket_dir?,
             service: service?,
+            state_dir: state_dir?,
             passfile: passfile?,
             log_file: log_file?,
             os_user: os_user?.unwrap_or_else(|| DEFAULT_OS_USER.to_owned()),

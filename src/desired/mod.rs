@@ -30,7 +30,7 @@ pub struct TlsPaths {
 }
 
 pub fn tls_paths(node: &Node) -> TlsPaths {
-    let dir = node.postgres.state_dir();
+    let dir = &node.postgres.state_dir;
     TlsPaths {
         ca: format!("{dir}/mirrorset-ca.crt"),
         cert: format!("{dir}/mirrorset-server.crt"),

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use base64::Engine;
 
 use super::observed::{
-    DataDir, FileSetting, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached,
-    Replica, RoleFacts, SettingLimits, SlotFacts, WalReceiver,
+    DataDir, FileSetting, Files, NodeFacts, Observed, ObservedSetting, OtherRole, PassfileFacts,
+    Reached, Replica, RoleFacts, SettingLimits, SlotFacts, WalReceiver,
 };
 use super::parse::{conf_settings, controldata, key_values, postgres_version};
 use crate::desired::{MANAGED_SETTINGS, REWIND_FUNCTIONS};
-use crate::model::{Cluster, Node, NodeState, Secret};
+use crate::model::{Cluster, Node, NodeState, OWNED_FILE, Owned, Secret};
 use crate::transport::{
     self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, RemoteCommand, SqlSession, Transport,
     fan_out,
@@ -31,7 +31,7 @@ const ALSO_READ: [&str; 4] = [
 ];
 
 const READ_NODE: &str = concat!(
-    r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10}
+    r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10} owned=${11} legacy=${12}
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
 if [ -e "$data.mirrorset-rewind-failed" ]; then echo rewind_failed=yes; fi
@@ -52,6 +52,14 @@ if [ -e "$data/standby.signal" ]; then echo standby_signal=yes; fi
 if [ -f "$passfile" ]; then printf 'passfile_stat=%s\n' "$(stat -c '%a %U' "$passfile")"; file passfile "$passfile"; fi
 file tls_ca "$ca"
 file tls_cert "$cert"
+file owned "$owned"
+# Files an earlier mirrorset kept beside the data directory, before state folders.
+if [ -n "$legacy" ]; then
+  found=; for name in mirrorset.pgpass mirrorset-server.key mirrorset-server.crt mirrorset-ca.crt mirrorset-audit.jsonl; do
+    if [ -e "$legacy/$name" ]; then found="$found $name"; fi
+  done
+  if [ -n "$found" ]; then printf 'legacy_files=%s\n' "$found"; fi
+fi
 if [ -f "$key" ]; then printf 'key_stat=%s\n' "$(stat -c '%a %U' "$key")"; file tls_key "$key"; fi
 for tls in "$ca" "$cert" "$key"; do if [ -f "$tls" ]; then stat -c '%.9Y' "$tls"; fi; done | sort -n | tail -n 1 | sed 's/^/tls_mtime=/'
 if [ -f "$data/PG_VERSION" ]; then
@@ -77,6 +85,20 @@ pub fn gather(cluster: &Cluster, options: &AccessOptions) -> Observed {
     });
     Observed {
         nodes: facts.into_iter().collect(),
+    }
+}
+
+/// Where mirrorset kept its files before state folders: beside the data
+/// directory. Empty when that is the state folder itself.
+fn legacy_dir(layout: &crate::model::PostgresLayout) -> String {
+    let parent = std::path::Path::new(&layout.data_dir)
+        .parent()
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_default();
+    if parent.is_empty() || parent == layout.state_dir {
+        String::new()
+    } else {
+        parent
     }
 }
 
@@ -109,6 +131,8 @@ fn gather_node(
         tls.cert,
         tls.key,
         layout.log_file.clone(),
+        format!("{}/{OWNED_FILE}", layout.state_dir),
+        legacy_dir(layout),
     ]))?;
     if !output.success() {
         return Err(AccessError::CommandFailed {
@@ -192,6 +216,22 @@ fn gather_node(
         config_rejected: file("config_rejected").filter(|text| !text.trim().is_empty()),
         ..Reached::default()
     };
+    let in_use = [&layout.passfile, &layout.log_file];
+    reached.legacy_files = values
+        .get("legacy_files")
+        .map(|names| {
+            names
+                .split_whitespace()
+                .map(|name| format!("{}/{name}", legacy_dir(layout)))
+                .filter(|path| !in_use.contains(&path))
+                .collect()
+        })
+        .unwrap_or_default();
+    match file("owned").map(|text| Owned::parse(&text)) {
+        Some(Ok(owned)) => reached.owned = Some(owned),
+        Some(Err(error)) => reached.owned_error = Some(error),
+        None => {}
+    }
     if reached.running {
         gather_sql(cluster, node, &*transport, &mut reached)?;
     }
@@ -340,10 +380,34 @@ fn gather_sql(
         }
     }
     let user = cluster.replication.user.as_str();
-    let role = sql.query(
-        "SELECT rolcanlogin, rolreplication, rolsuper, rolconnlimit::bigint, rolpassword FROM pg_authid WHERE rolname = $1",
-        &[&user],
+    // The replication role, and in the same round trip every other role
+    // that could be a former one: those with REPLICATION and those the
+    // node's record names, each with how many objects it owns.
+    let recorded: Vec<String> = reached
+        .owned
+        .iter()
+        .flat_map(|owned| owned.roles.iter().cloned())
+        .collect();
+    let roles = sql.query(
+        "SELECT rolname::text, rolcanlogin, rolreplication, rolsuper, rolconnlimit::bigint,
+                CASE WHEN rolname = $1 THEN rolpassword END,
+                (SELECT count(*) FROM pg_shdepend d WHERE d.refobjid = a.oid AND d.deptype = 'o')::bigint
+         FROM pg_authid a WHERE rolname = $1 OR rolreplication OR rolname = ANY($2)",
+        &[&user, &recorded],
     )?;
+    for row in roles.iter().filter(|row| row.get::<_, String>(0) != user) {
+        reached.other_roles.insert(
+            row.get(0),
+            OtherRole {
+                login: row.get(1),
+                owned_objects: row.get(6),
+            },
+        );
+    }
+    let role: Vec<_> = roles
+        .iter()
+        .filter(|row| row.get::<_, String>(0) == user)
+        .collect();
     reached.role = Some(match role.first() {
         None => RoleFacts::missing(),
         Some(row) => {
@@ -357,11 +421,11 @@ fn gather_sql(
             }
             RoleFacts {
                 exists: true,
-                login: row.get(0),
-                replication: row.get(1),
-                superuser: row.get(2),
-                connection_limit: row.get(3),
-                verifier: row.get::<_, Option<String>>(4).map(Secret::new),
+                login: row.get(1),
+                replication: row.get(2),
+                superuser: row.get(3),
+                connection_limit: row.get(4),
+                verifier: row.get::<_, Option<String>>(5).map(Secret::new),
                 rewind_grants,
             }
         }

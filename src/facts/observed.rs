@@ -57,7 +57,7 @@ pub struct Reached {
     #[serde(default)]
     pub rewind_failed: bool,
     pub passfile: Option<PassfileFacts>,
-    /// The TLS key mirrorset wrote beside the passfile (a secret, like it).
+    /// The TLS key mirrorset wrote in the state folder (a secret, like it).
     #[serde(default)]
     pub tls_key: Option<PassfileFacts>,
     /// pg_stat_wal_receiver, when running as a standby.
@@ -75,6 +75,20 @@ pub struct Reached {
     /// as a primary: a mirror that needs older WAL cannot stream again.
     #[serde(default)]
     pub oldest_wal_lsn: Option<String>,
+    /// The record of what mirrorset made on this node, from its state folder.
+    #[serde(default)]
+    pub owned: Option<crate::model::Owned>,
+    /// Why the record could not be read, when it exists but is not one.
+    #[serde(default)]
+    pub owned_error: Option<String>,
+    /// Files an earlier mirrorset kept beside the data directory (passfile,
+    /// TLS files, audit log), before each node had a state folder.
+    #[serde(default)]
+    pub legacy_files: Vec<String>,
+    /// Roles besides the replication role that could be former ones
+    /// (REPLICATION, or named in the record), when running.
+    #[serde(default)]
+    pub other_roles: BTreeMap<String, OtherRole>,
     /// PostgreSQL's reading of its configuration files as they are now
     /// (pg_file_settings), when running: every row with an error, and every
     /// row of a setting mirrorset writes or the cluster file names.
@@ -212,7 +226,7 @@ pub struct Files {
     pub auto_conf: Option<String>,
     pub hba_path: Option<String>,
     pub hba: Option<String>,
-    /// The CA and certificate mirrorset wrote beside the passfile.
+    /// The CA and certificate mirrorset wrote in the state folder.
     #[serde(default)]
     pub tls_ca: Option<String>,
     #[serde(default)]
@@ -231,6 +245,15 @@ pub struct RoleFacts {
     /// Which of the pg_rewind functions the role may execute.
     #[serde(default)]
     pub rewind_grants: BTreeMap<String, bool>,
+}
+
+/// A role other than the replication role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherRole {
+    pub login: bool,
+    /// Objects it owns in any database (pg_shdepend): such a role is made
+    /// NOLOGIN rather than dropped.
+    pub owned_objects: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -29,6 +29,12 @@ impl GucDuration {
     pub fn as_duration(self) -> Duration {
         Duration::from_micros(self.micros)
     }
+
+    pub fn from_duration(duration: Duration) -> Self {
+        Self {
+            micros: duration.as_micros().min(u128::from(u64::MAX)) as u64,
+        }
+    }
 }
 
 impl FromStr for GucDuration {

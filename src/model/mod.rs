@@ -8,6 +8,7 @@ mod identifier;
 mod lsn;
 mod node;
 mod node_state;
+mod owned;
 mod replication;
 mod scram;
 mod secret;
@@ -21,9 +22,10 @@ pub use identifier::{ClusterName, IdentifierError, NodeName, RoleName, SlotName}
 pub use lsn::Lsn;
 pub use node::{Access, Node, NodeTls, PostgresLayout, SshTarget};
 pub use node_state::NodeState;
+pub use owned::{OWNED_FILE, OWNED_FORMAT, Owned};
 pub use replication::{Replication, ReplicationTls, ReplicationTransport};
 pub use scram::{scram_verifier, verifier_matches};
-pub use secret::{PassphraseSource, REDACTED, Secret, SecretError};
+pub use secret::{COMMAND_TIMEOUT, PassphraseSource, REDACTED, Secret, SecretError};
 pub use service::ServiceControl;
 pub use setting::{
     SettingValue, Settings, UnitKind, config_can_carry, is_setting_name, managed_by_mirrorset,

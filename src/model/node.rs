@@ -53,26 +53,16 @@ pub struct PostgresLayout {
     pub port: u16,
     pub socket_dir: String,
     pub service: ServiceControl,
+    /// Where mirrorset keeps its own files on the node (TLS files, the
+    /// apply lock, the audit log, the record of what it created): outside
+    /// the data directory, so no clone or pg_rewind replaces or removes them.
+    pub state_dir: String,
     /// libpq passfile holding the replication passphrase; mode 0600, outside the data dir.
     pub passfile: String,
     /// Where `pg_ctl -l` writes the server's output.
     pub log_file: String,
     /// The operating-system user that owns the data directory and runs the server.
     pub os_user: String,
-}
-
-impl PostgresLayout {
-    /// Where mirrorset keeps its own files on the node (TLS files, the
-    /// apply lock, the audit log): the passfile's folder, which validation
-    /// keeps outside the data directory, so no clone or pg_rewind replaces
-    /// or removes them.
-    pub fn state_dir(&self) -> String {
-        std::path::Path::new(&self.passfile)
-            .parent()
-            .map(|dir| dir.display().to_string())
-            .filter(|dir| !dir.is_empty())
-            .unwrap_or_else(|| ".".to_owned())
-    }
 }
 
 /// The node's certificate and key, as local files.

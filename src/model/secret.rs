@@ -65,8 +65,12 @@ pub enum PassphraseSource {
     Env(String),
     /// A local file (relative paths are resolved against the cluster file's folder).
     File(PathBuf),
-    /// A local program and its arguments whose standard output is the passphrase.
-    Command(Vec<String>),
+    /// A local program and its arguments whose standard output is the
+    /// passphrase, stopped when it runs longer than `timeout`.
+    Command {
+        argv: Vec<String>,
+        timeout: super::GucDuration,
+    },
 }
 
 /// Why the passphrase could not be read. Never contains the value.
@@ -108,7 +112,18 @@ impl PassphraseSource {
     /// commands like `pass show` end with one); the value is otherwise kept
     /// as is, and refused when the passfile could not carry it.
     pub fn resolve(&self) -> Result<Secret<String>, SecretError> {
-        self.resolve_within(COMMAND_TIMEOUT)
+        match self {
+            Self::Command { timeout, .. } => self.resolve_within(timeout.as_duration()),
+            _ => self.resolve_within(COMMAND_TIMEOUT),
+        }
+    }
+
+    /// A command source with the default time limit.
+    pub fn command(argv: Vec<String>) -> Self {
+        Self::Command {
+            argv,
+            timeout: super::GucDuration::from_duration(COMMAND_TIMEOUT),
+        }
     }
 
     /// `resolve`, with a command stopped after `timeout`.
@@ -128,7 +143,7 @@ impl PassphraseSource {
                 source_name: match self {
                     Self::Env(name) => format!("the environment variable {name}"),
                     Self::File(path) => format!("the file {}", path.display()),
-                    Self::Command(argv) => {
+                    Self::Command { argv, .. } => {
                         format!(
                             "the command `{}`",
                             argv.first().cloned().unwrap_or_default()
@@ -169,7 +184,7 @@ impl PassphraseSource {
                 }
                 Ok(Secret::new(value))
             }
-            Self::Command(argv) => {
+            Self::Command { argv, .. } => {
                 let program = argv.first().cloned().unwrap_or_default();
                 let failed = |reason: String| SecretError::CommandFailed {
                     program: program.clone(),
@@ -277,13 +292,13 @@ mod tests {
 
     #[test]
     fn command_output_is_the_secret_without_its_newline() {
-        let source = PassphraseSource::Command(vec!["printf".into(), "s3cret\\n".into()]);
+        let source = PassphraseSource::command(vec!["printf".into(), "s3cret\\n".into()]);
         assert_eq!(source.resolve().unwrap().expose(), "s3cret");
     }
 
     #[test]
     fn a_failing_command_is_named_with_what_it_said_on_stderr() {
-        let source = PassphraseSource::Command(vec![
+        let source = PassphraseSource::command(vec![
             "sh".into(),
             "-c".into(),
             "read -r line; echo \"vault: permission denied\" >&2; exit 2".into(),
@@ -297,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_command_that_never_returns_is_stopped() {
-        let source = PassphraseSource::Command(vec![
+        let source = PassphraseSource::command(vec![
             "sh".into(),
             "-c".into(),
             "echo waiting for a pinentry >&2; sleep 30".into(),
@@ -315,7 +330,7 @@ mod tests {
     #[test]
     fn failures_never_echo_the_value() {
         let source =
-            PassphraseSource::Command(vec!["sh".into(), "-c".into(), "echo leaked; exit 3".into()]);
+            PassphraseSource::command(vec!["sh".into(), "-c".into(), "echo leaked; exit 3".into()]);
         let error = source.resolve().unwrap_err().to_string();
         assert!(error.contains("exited with exit status: 3"), "{error}");
         assert!(!error.contains("leaked"));
@@ -331,17 +346,17 @@ mod tests {
 
     #[test]
     fn a_passphrase_the_passfile_cannot_carry_is_refused() {
-        let inner = PassphraseSource::Command(vec!["printf".into(), "one\\ntwo".into()]);
+        let inner = PassphraseSource::command(vec!["printf".into(), "one\\ntwo".into()]);
         let error = inner.resolve().unwrap_err().to_string();
         assert!(error.contains("holds a line break"), "{error}");
         assert!(!error.contains("two"), "{error}");
         // Exactly one trailing newline goes; a second one stays and is refused.
-        let two = PassphraseSource::Command(vec!["printf".into(), "s3cret\\n\\n".into()]);
+        let two = PassphraseSource::command(vec!["printf".into(), "s3cret\\n\\n".into()]);
         assert!(matches!(
             two.resolve(),
             Err(SecretError::Uncarriable { .. })
         ));
-        let crlf = PassphraseSource::Command(vec!["printf".into(), "s3cret\\r\\n".into()]);
+        let crlf = PassphraseSource::command(vec!["printf".into(), "s3cret\\r\\n".into()]);
         assert_eq!(crlf.resolve().unwrap().expose(), "s3cret");
     }
 

@@ -185,6 +185,20 @@ pub enum ActionKind {
         slot: String,
         for_node: String,
     },
+    /// A role mirrorset managed that the cluster file no longer names: its
+    /// sessions ended and its pg_rewind grants revoked, then dropped, or
+    /// made NOLOGIN without a password where it owns objects.
+    RetireRole {
+        user: String,
+        /// Objects it owns in any database when the plan was made.
+        owned_objects: i64,
+    },
+    /// Remove a whole file mirrorset wrote that the cluster file no longer names.
+    RemoveFile {
+        path: String,
+        /// "passfile", "TLS key", …
+        what: String,
+    },
     /// pg_basebackup from the primary with the node's slot.
     Clone {
         from_node: String,
@@ -284,6 +298,13 @@ impl ActionKind {
             Self::DropSlot { slot, .. } => format!(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active; SELECT pg_drop_replication_slot('{slot}')"
             ),
+            Self::RetireRole {
+                user,
+                owned_objects: 0,
+            } => format!("DROP ROLE {}", q(user)),
+            Self::RetireRole { user, .. } => {
+                format!("ALTER ROLE {} NOLOGIN PASSWORD NULL", q(user))
+            }
             Self::Promote => "SELECT pg_promote(wait => false)".to_owned(),
             _ => return None,
         })

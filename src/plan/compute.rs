@@ -117,6 +117,10 @@ pub fn plan(
         {
             planner.plan_standalone(node);
         }
+        // A plan that stops to read the nodes again plans this after.
+        if !planner.actions.iter().any(|a| a.kind == ActionKind::Replan) {
+            planner.plan_ownership();
+        }
     }
     for node in cluster
         .nodes
@@ -576,7 +580,7 @@ impl<'a> Planner<'a> {
         true
     }
 
-    /// The CA, certificate and key beside the passfile, when the cluster
+    /// The CA, certificate and key in the state folder, when the cluster
     /// file names them; written before the settings that point at them.
     /// Returns whether the server must load them again: they change, or
     /// changed since it last read its configuration.
@@ -933,6 +937,13 @@ impl<'a> Planner<'a> {
             .iter()
             .chain(&self.desired.stale_slots)
             .map(|(slot, _)| slot.as_str())
+            // Slots mirrorset made are dropped from its record (ownership.rs).
+            .chain(
+                facts
+                    .owned
+                    .iter()
+                    .flat_map(|owned| owned.slots.keys().map(String::as_str)),
+            )
             .collect();
         for slot in facts
             .slots

@@ -6,6 +6,7 @@
 mod action;
 mod compute;
 mod health;
+mod ownership;
 mod settings;
 mod topology;
 mod verdict;

@@ -76,6 +76,18 @@ pub fn describe_action(action: &Action) -> String {
         } => format!("pg_rewind {data_dir} from {from_node} ({from_host}:{from_port})"),
         ActionKind::WaitStreaming { upstream } => format!("wait until streaming from {upstream}"),
         ActionKind::Replan => "read every node again, then plan and show the rest".to_owned(),
+        ActionKind::RemoveFile { path, what } => format!("remove {path} ({what})"),
+        ActionKind::RetireRole {
+            user,
+            owned_objects,
+        } => format!(
+            "role {user}: {}{}",
+            action.kind.sql_preview().unwrap_or_default(),
+            match owned_objects {
+                0 => String::new(),
+                n => format!(" (it owns {n} objects, so it is kept)"),
+            }
+        ),
         ActionKind::EnsureRole { user, .. } => format!(
             "role {user}: {}",
             action.kind.sql_preview().unwrap_or_default()

@@ -17,6 +17,7 @@ const WRITE_ATOMIC: &str = r#"set -eu
 path=$1 mode=$2 stamp=$3 keep=$4
 case $path in */*) dir=${path%/*} ;; *) dir=. ;; esac
 [ -n "$dir" ] || dir=/
+[ -d "$dir" ] || mkdir -p -m 0700 -- "$dir"
 base=${path##*/}
 tmp=$(mktemp "$dir/.$base.mirrorset-XXXXXX")
 trap 'rm -f -- "$tmp"' EXIT

@@ -52,6 +52,6 @@ for ((i = 1; i <= COUNT; i++)); do
 
 [nodes.node$i]
 host     = "${!addr}"
-postgres = { data_dir = "${!data}", config_dir = "${!config}", socket_dir = "${!socket}", log_file = "${!log}", passfile = "$DIR/node$i/mirrorset.pgpass" }
+postgres = { data_dir = "${!data}", config_dir = "${!config}", socket_dir = "${!socket}", log_file = "${!log}", state_dir = "$DIR/node$i", passfile = "$DIR/node$i/mirrorset.pgpass" }
 TOML
 done

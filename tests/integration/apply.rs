@@ -132,7 +132,7 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
     assert!(
         output
             .stdout
-            .contains("Apply complete: 17 added, 6 changed, 0 removed; 1 restart."),
+            .contains("Apply complete: 20 added, 6 changed, 0 removed; 1 restart."),
         "{}",
         output.stdout
     );
@@ -181,7 +181,7 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
     }
     assert_only_in_passfiles(&hosts, PASSPHRASE);
     let audit = std::fs::read_to_string(hosts.dir.join("node1/mirrorset-audit.jsonl")).unwrap();
-    assert_eq!(audit.lines().count(), 12, "{audit}");
+    assert_eq!(audit.lines().count(), 13, "{audit}");
     let record: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
     assert_eq!(record["result"], "ok");
     assert_eq!(record["node"], "node1");

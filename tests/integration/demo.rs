@@ -16,7 +16,7 @@ fn demo_builds_a_streaming_cluster_and_takes_it_down() {
     assert!(
         output
             .stdout
-            .contains("Apply complete: 17 added, 6 changed, 0 removed; 1 restart."),
+            .contains("Apply complete: 20 added, 6 changed, 0 removed; 1 restart."),
         "{}",
         output.stdout
     );

@@ -9,6 +9,7 @@ mod health;
 mod hosts;
 mod invalid_files;
 mod load;
+mod ownership;
 mod plan;
 mod renderers;
 mod scenarios;

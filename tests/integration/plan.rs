@@ -73,7 +73,7 @@ fn plan_on_fresh_hosts_shows_the_bootstrap_and_changes_nothing() {
         "+ sql: SELECT pg_create_physical_replication_slot('node2', true)",
         "with slot node3: pg_basebackup -X stream -c fast",
         "> wait until streaming from node1",
-        "Plan: 17 to add, 6 to change, 0 to remove; 1 restart.",
+        "Plan: 20 to add, 6 to change, 0 to remove; 1 restart.",
     ] {
         assert!(
             output.stdout.contains(expected),

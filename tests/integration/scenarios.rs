@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use mirrorset::desired::{Desired, REWIND_FUNCTIONS, desired, with_block, with_include_line};
 use mirrorset::facts::observed::{
-    DataDir, FileSetting, Files, NodeFacts, Observed, ObservedSetting, PassfileFacts, Reached,
-    RoleFacts, SettingLimits, SlotFacts, WalReceiver,
+    DataDir, FileSetting, Files, NodeFacts, Observed, ObservedSetting, OtherRole, PassfileFacts,
+    Reached, RoleFacts, SettingLimits, SlotFacts, WalReceiver,
 };
-use mirrorset::model::{Cluster, NodeName, Secret, scram_verifier};
+use mirrorset::model::{Cluster, NodeName, Owned, Secret, scram_verifier};
 use mirrorset::render::{Palette, plan_text};
 
 const PASSPHRASE: &str = "scenario passphrase";
@@ -154,6 +154,30 @@ fn running_settings(
 }
 
 /// Facts of a cluster that matches its file exactly.
+/// The record an apply of `cluster` leaves on a member.
+fn record(cluster: &Cluster, desired: &Desired, node: &mirrorset::model::Node) -> Owned {
+    let mut owned = Owned::new(cluster.name.as_str(), node.name.as_str());
+    if node.name == cluster.primary {
+        owned.slots = desired
+            .slots
+            .iter()
+            .map(|(slot, served)| (slot.to_string(), served.to_string()))
+            .collect();
+    }
+    owned.roles.insert(cluster.replication.user.to_string());
+    owned
+        .files
+        .insert(node.postgres.passfile.clone(), "passfile".into());
+    if let Some(tls) = &desired.node(&node.name).unwrap().tls {
+        owned.files.insert(tls.paths.ca.clone(), "TLS CA".into());
+        owned
+            .files
+            .insert(tls.paths.cert.clone(), "TLS certificate".into());
+        owned.files.insert(tls.paths.key.clone(), "TLS key".into());
+    }
+    owned
+}
+
 fn converged(cluster: &Cluster) -> Observed {
     let desired = desired(cluster, &secret(), tls_material(cluster).as_ref());
     let verifier = scram_verifier(&secret());
@@ -240,6 +264,7 @@ fn converged(cluster: &Cluster) -> Observed {
             replicas: Vec::new(),
             replay_paused: (!is_primary).then_some(false),
             oldest_wal_lsn: is_primary.then(|| "0/1000000".into()),
+            owned: Some(record(cluster, &desired, node)),
             ..Reached::default()
         };
         nodes.insert(node.name.clone(), NodeFacts::Yes(Box::new(reached)));
@@ -780,6 +805,62 @@ fn scenarios() -> Vec<Scenario> {
                 data_dir: DataDir::Empty,
                 ..Reached::default()
             };
+        }),
+        (
+            "slot-renamed",
+            Some((
+                "[nodes.db2]\nhost = \"10.0.0.2\"\n",
+                "[nodes.db2]\nhost = \"10.0.0.2\"\nslot = \"db2_v2\"\n",
+            )),
+            |_, _| {},
+        ),
+        (
+            "node-deleted-from-file",
+            Some(("\n[nodes.db3]\nhost = \"10.0.0.3\"\n", "")),
+            |_, _| {},
+        ),
+        (
+            "replication-user-renamed",
+            Some((
+                "user                   = \"replicator\"",
+                "user                   = \"streamer\"",
+            )),
+            |_, o| {
+                for node in ["db1", "db2", "db3"] {
+                    let facts = reached(o, node);
+                    facts.role = Some(RoleFacts::missing());
+                    facts.other_roles.insert(
+                        "replicator".into(),
+                        OtherRole {
+                            login: true,
+                            owned_objects: 0,
+                        },
+                    );
+                }
+            },
+        ),
+        (
+            "passfile-moved",
+            Some((
+                "[settings]\nwork_mem = \"16MB\"\n",
+                "[settings]\nwork_mem = \"16MB\"\n\n[defaults.postgres]\npassfile = \"/var/lib/postgresql/15/secrets/replication.pgpass\"\n",
+            )),
+            |_, o| {
+                for node in ["db1", "db2", "db3"] {
+                    reached(o, node).passfile = None;
+                }
+            },
+        ),
+        ("upgraded-from-files-beside-the-data-dir", None, |_, o| {
+            let facts = reached(o, "db2");
+            facts.owned = None;
+            facts.legacy_files = vec![
+                "/var/lib/postgresql/15/mirrorset.pgpass".into(),
+                "/var/lib/postgresql/15/mirrorset-audit.jsonl".into(),
+            ];
+        }),
+        ("record-of-another-cluster", None, |_, o| {
+            reached(o, "db2").owned.as_mut().unwrap().cluster = "elsewhere".into();
         }),
     ]
 }
