@@ -157,7 +157,7 @@ pub struct PostgresSection {
     /// Default: 5432.
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<Spanned<i64>>,
-    /// Default: `/var/run/postgresql`.
+    /// The folder of the server's Unix socket, where mirrorset reaches it. When named, mirrorset.conf sets `unix_socket_directories` to it (a clone would otherwise bring the primary's). Default: `/var/run/postgresql`, and the server's own setting is left alone.
     pub socket_dir: Option<Spanned<String>>,
     /// `pg_ctl` (default), `systemd:<unit>`, or a table of commands.
     pub service: Option<Spanned<ServiceSpec>>,

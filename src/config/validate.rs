@@ -857,6 +857,7 @@ impl Checker<'_> {
             "postgres.bin_dir",
             DEFAULT_BIN_DIR,
         );
+        let socket_dir_named = pick(|p| p.socket_dir.as_ref()).is_some();
         let socket_dir = self.remote_path(
             pick(|p| p.socket_dir.as_ref()),
             "postgres.socket_dir",
@@ -941,6 +942,7 @@ impl Checker<'_> {
             bin_dir: bin_dir?,
             port: port?,
             socket_dir: socket_dir?,
+            socket_dir_named,
             service: service?,
             state_dir: state_dir?,
             passfile: passfile?,

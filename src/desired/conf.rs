@@ -11,9 +11,10 @@ pub const INCLUDE_LINE: &str = "include_if_exists = 'mirrorset.conf'";
 
 /// Settings mirrorset writes, in the order the file lists them; the operator's
 /// `[settings]` follow in name order.
-pub const MANAGED_SETTINGS: [&str; 15] = [
+pub const MANAGED_SETTINGS: [&str; 16] = [
     "listen_addresses",
     "port",
+    "unix_socket_directories",
     "wal_level",
     "max_wal_senders",
     "max_replication_slots",

@@ -198,6 +198,14 @@ fn desired_node(
     // a primary whose postgresql.conf lives in its data directory would
     // otherwise bring the primary's port to a node on the same machine.
     set("port", SettingValue::Integer(i64::from(node.postgres.port)));
+    // Likewise the socket folder, where the file names one: mirrorset
+    // reaches the server there, and a clone would bring the primary's.
+    if node.postgres.socket_dir_named {
+        set(
+            "unix_socket_directories",
+            SettingValue::String(node.postgres.socket_dir.clone()),
+        );
+    }
     set("wal_level", SettingValue::String("replica".into()));
     set("max_wal_senders", SettingValue::Integer(budget));
     set("max_replication_slots", SettingValue::Integer(budget));

@@ -52,6 +52,9 @@ pub struct PostgresLayout {
     pub bin_dir: String,
     pub port: u16,
     pub socket_dir: String,
+    /// The cluster file names `socket_dir`, so mirrorset.conf sets
+    /// unix_socket_directories to it; otherwise the server's own value stays.
+    pub socket_dir_named: bool,
     pub service: ServiceControl,
     /// Where mirrorset keeps its own files on the node (TLS files, the
     /// apply lock, the audit log, the record of what it created): outside

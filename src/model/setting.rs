@@ -97,6 +97,7 @@ pub fn managed_by_mirrorset(name: &str) -> Option<&'static str> {
         }
         "max_slot_wal_keep_size" => "set [replication] max_slot_wal_keep_size instead",
         "port" => "set the node's postgres.port instead",
+        "unix_socket_directories" => "set the node's postgres.socket_dir instead",
         "data_directory" | "config_file" | "hba_file" | "ident_file" => {
             "mirrorset reads it from the node's postgres paths; set postgres.data_dir or postgres.config_dir instead"
         }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod check;
+mod co_located;
 mod demo;
 mod examples;
 mod health;
