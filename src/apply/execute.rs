@@ -7,9 +7,10 @@ use super::service::{ServiceAction, control};
 use super::{Applier, ApplyError};
 use crate::desired::replication_conninfo;
 use crate::facts::REWIND_FAILED;
+use crate::model::quote_identifier;
 use crate::model::{Lsn, NodeName, scram_verifier};
 use crate::plan::{Action, ActionKind, Precondition};
-use crate::transport::{AccessError, RemoteCommand, quote_identifier};
+use crate::transport::{AccessError, RemoteCommand};
 
 impl Applier<'_> {
     fn failed(&self, node: &NodeName, message: impl Into<String>) -> ApplyError {

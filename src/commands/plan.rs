@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use miette::{IntoDiagnostic, WrapErr, miette};
 
 use super::cluster_files;
-use crate::config::{self, TlsMaterial};
+use crate::config;
 use crate::desired::{Desired, desired};
 use crate::facts::gather;
+use crate::model::TlsMaterial;
 use crate::model::{Cluster, Secret};
 use crate::plan::{Finding, PLAN_FORMAT_VERSION, Plan, PlanSettings, plan as make_plan};
 use crate::render::{Palette, ReportStyle, plan_text};

@@ -11,20 +11,9 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{ASN1Time, FromDer};
 
-use crate::model::{Cluster, NodeName, NodeState, ReplicationTransport, Secret};
-
-/// The CA, and each node's certificate and key, as their PEM text.
-#[derive(Debug, Clone)]
-pub struct TlsMaterial {
-    pub ca: String,
-    pub nodes: BTreeMap<NodeName, NodeTlsMaterial>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NodeTlsMaterial {
-    pub cert: String,
-    pub key: Secret<String>,
-}
+use crate::model::{
+    Cluster, NodeName, NodeState, NodeTlsMaterial, ReplicationTransport, Secret, TlsMaterial,
+};
 
 /// Everything wrong with a cluster's TLS files, each naming its node and file.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

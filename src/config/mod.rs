@@ -21,8 +21,8 @@ use std::sync::Arc;
 use miette::NamedSource;
 
 pub use certificates::{
-    CertificateError, CertificateProblem, InvalidCertificates, NodeTlsMaterial, TlsMaterial,
-    check_certificate, expiry_warnings, load_tls,
+    CertificateError, CertificateProblem, InvalidCertificates, check_certificate, expiry_warnings,
+    load_tls,
 };
 pub use edit::with_primary;
 pub use file::ClusterFile;

@@ -201,7 +201,7 @@ impl Checker<'_> {
             .count() as i64;
         let connection_limit = match &section.connection_limit {
             // Two per mirror being cloned (pg_basebackup -X stream), one per streaming mirror, pg_rewind.
-            None => Some(crate::desired::wal_sender_budget(members as usize)),
+            None => Some(crate::model::wal_sender_budget(members as usize)),
             Some(limit) if limit.value == -1 || limit.value >= members.max(1) => Some(limit.value),
             Some(limit) => {
                 self.report(

@@ -16,9 +16,9 @@ pub use conf::{
 pub use conninfo::conninfo;
 pub use hba::{BrokenBlock, HbaBlock, block_contents, hba_block_lines, locate_block, with_block};
 
-use crate::config::TlsMaterial;
 use crate::model::{
     Cluster, Node, NodeName, NodeState, ReplicationTransport, Secret, SettingValue, SlotName,
+    TlsMaterial, wal_sender_budget,
 };
 
 /// Where mirrorset puts a node's TLS files: in its state directory.
@@ -132,12 +132,6 @@ impl Desired {
     pub fn node(&self, name: &NodeName) -> Option<&DesiredNode> {
         self.nodes.iter().find(|node| &node.name == name)
     }
-}
-
-/// WAL senders and slots: one per mirror, two per clone in progress
-/// (pg_basebackup -X stream), and room to spare; never below PostgreSQL's default.
-pub fn wal_sender_budget(members: usize) -> i64 {
-    (2 * members as i64 + 2).max(10)
 }
 
 pub fn desired(

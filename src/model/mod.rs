@@ -15,6 +15,8 @@ mod secret;
 mod service;
 mod setting;
 mod size;
+mod sql;
+mod tls;
 
 pub use cluster::Cluster;
 pub use duration::GucDuration;
@@ -23,7 +25,7 @@ pub use lsn::Lsn;
 pub use node::{Access, Node, NodeTls, PostgresLayout, SshTarget};
 pub use node_state::NodeState;
 pub use owned::{OWNED_FILE, OWNED_FORMAT, Owned};
-pub use replication::{Replication, ReplicationTls, ReplicationTransport};
+pub use replication::{Replication, ReplicationTls, ReplicationTransport, wal_sender_budget};
 pub use scram::{scram_verifier, verifier_matches};
 pub use secret::{COMMAND_TIMEOUT, PassphraseSource, REDACTED, Secret, SecretError};
 pub use service::ServiceControl;
@@ -32,3 +34,5 @@ pub use setting::{
     unit_kind,
 };
 pub use size::Size;
+pub use sql::quote_identifier;
+pub use tls::{NodeTlsMaterial, TlsMaterial};

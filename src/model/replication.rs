@@ -50,3 +50,9 @@ pub struct ReplicationTls {
     /// Plan warns of a certificate that expires within this many days; 0: never.
     pub expiry_warning_days: u32,
 }
+
+/// WAL senders and slots: one per mirror, two per clone in progress
+/// (pg_basebackup -X stream), and room to spare; never below PostgreSQL's default.
+pub fn wal_sender_budget(members: usize) -> i64 {
+    (2 * members as i64 + 2).max(10)
+}

@@ -271,7 +271,7 @@ pub enum Precondition {
 impl ActionKind {
     /// The SQL an action runs, as shown to people: the password as (sensitive).
     pub fn sql_preview(&self) -> Option<String> {
-        use crate::transport::quote_identifier as q;
+        use crate::model::quote_identifier as q;
         Some(match self {
             Self::ResetSetting { setting } => format!("ALTER SYSTEM RESET {setting}"),
             Self::EnsureRole {

@@ -20,7 +20,7 @@ pub use error::AccessError;
 pub use fan_out::{DEFAULT_CONCURRENCY, fan_out};
 pub use file_ops::{FileStat, WriteOutcome, utc_stamp};
 pub use local::{LocalTransport, current_user, user_name};
-pub use sql::{SqlSession, quote_identifier};
+pub use sql::SqlSession;
 pub use ssh::SshTransport;
 
 use crate::model::{Access, Node, NodeName};

@@ -39,11 +39,11 @@ fn secret() -> Secret<String> {
 /// Stand-ins for the CA, certificates and keys of a cluster that names
 /// TLS files: the plan compares their text, the checks of real ones are
 /// tested apart (and end to end).
-fn tls_material(cluster: &Cluster) -> Option<mirrorset::config::TlsMaterial> {
+fn tls_material(cluster: &Cluster) -> Option<mirrorset::model::TlsMaterial> {
     cluster.replication.tls.as_ref()?;
     let pem =
         |what: &str| format!("-----BEGIN CERTIFICATE-----\n{what}\n-----END CERTIFICATE-----\n");
-    Some(mirrorset::config::TlsMaterial {
+    Some(mirrorset::model::TlsMaterial {
         ca: pem("scenario CA"),
         nodes: cluster
             .nodes
@@ -52,7 +52,7 @@ fn tls_material(cluster: &Cluster) -> Option<mirrorset::config::TlsMaterial> {
             .map(|node| {
                 (
                     node.name.clone(),
-                    mirrorset::config::NodeTlsMaterial {
+                    mirrorset::model::NodeTlsMaterial {
                         cert: pem(&format!("certificate of {}", node.host)),
                         key: Secret::new(format!("key of {}", node.name)),
                     },

@@ -4,10 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mirrorset::model::Access;
-use mirrorset::transport::{
-    self, AccessOptions, RemoteCommand, SqlSession, Transport, quote_identifier,
-};
+use mirrorset::model::{Access, quote_identifier};
+use mirrorset::transport::{self, AccessOptions, RemoteCommand, SqlSession, Transport};
 
 use crate::hosts::TestHosts;
 use crate::test::StopOnDrop;
