@@ -5,10 +5,18 @@
 
 mod action;
 mod compute;
+mod files;
 mod health;
+mod mirror;
+mod ordering;
 mod ownership;
+mod primary;
+mod promotion;
+mod refusals;
+mod rejoin;
+mod service;
 mod settings;
-mod topology;
+mod standalone;
 mod verdict;
 
 pub use action::{

@@ -1,7 +1,6 @@
-//! Changes of topology inside the planner: a new primary (switchover when
-//! the old one can be stopped first, failover when it cannot) and a node
-//! detached as a standalone server. (Cluster, Desired, Observed) -> ordered
-//! actions, refusals and warnings. Pure.
+//! A new primary inside the planner: a switchover when the old one can be
+//! stopped first, a failover when it cannot. (Cluster, Desired, Observed)
+//! -> ordered actions, refusals and warnings. Pure.
 
 use super::action::{ActionKind, Change, Precondition, Promotion, PromotionKind};
 use super::compute::{LAGGING_BYTES, Planner, human_bytes};
@@ -445,53 +444,6 @@ impl<'a> Planner<'a> {
             to: target.name.to_string(),
             writes_stop_at,
             writes_resume_after,
-        }
-    }
-
-    /// A node detached from the cluster: promoted to an independent server
-    /// with its own mirrorset.conf and no replication lines.
-    pub(super) fn plan_standalone(&mut self, node: &Node) {
-        let Some(facts) = self.facts(node) else {
-            return;
-        };
-        if !facts.has_data() {
-            self.warn(
-                Some(node),
-                format!("{} has no data directory: nothing to detach", node.name),
-            );
-            return;
-        }
-        let in_recovery = if facts.running {
-            facts.in_recovery == Some(true)
-        } else {
-            facts.standby_signal
-        };
-        let promote_reason = format!(
-            "state = \"standalone\": {} stops following {} and becomes an independent server on a timeline of its own; it keeps its data",
-            node.name, self.cluster.primary
-        );
-        self.plan_tls_files(node, facts);
-        let mut detached = facts.clone();
-        detached.standby_signal = false;
-        detached.in_recovery = Some(false);
-        detached.wal_receiver = None;
-        if !facts.running {
-            // Its files first: it starts with them (plan_service starts it).
-            self.plan_config_files(node, facts);
-            self.plan_service(node, facts, true);
-        }
-        if in_recovery {
-            self.push(
-                node,
-                Change::Step,
-                ActionKind::Promote,
-                promote_reason,
-                Precondition::None,
-            );
-        }
-        if facts.running {
-            let files_changed = self.plan_config_files(node, &detached);
-            self.plan_service(node, &detached, files_changed);
         }
     }
 }

@@ -1,0 +1,376 @@
+//! The files mirrorset writes on a node: mirrorset.conf, the include line,
+//! the pg_hba block, the passfile, the TLS files and postgresql.auto.conf,
+//! each compared with what was found into write actions with their
+//! preconditions. Pure.
+
+use super::action::{ActionKind, Change, Precondition};
+use super::compute::{Planner, sha256};
+use crate::desired::{MIRRORSET_CONF, include_line_present, with_block, with_include_line};
+use crate::facts::Reached;
+use crate::facts::observed::PassfileFacts;
+use crate::facts::parse::conf_settings;
+use crate::model::{Node, Secret};
+
+fn file_precondition(path: &str, before: Option<&str>) -> Precondition {
+    Precondition::FileUnchanged {
+        path: path.to_owned(),
+        sha256: before.map(sha256),
+    }
+}
+
+impl Planner<'_> {
+    /// Writes a file when its content differs; returns whether it did.
+    pub(super) fn plan_file(
+        &mut self,
+        node: &Node,
+        path: String,
+        before: Option<&str>,
+        after: String,
+        mode: u32,
+        reason: &str,
+    ) -> bool {
+        if before == Some(after.as_str()) {
+            return false;
+        }
+        let change = if before.is_some() {
+            Change::Change
+        } else {
+            Change::Add
+        };
+        self.push(
+            node,
+            change,
+            ActionKind::WriteFile {
+                path: path.clone(),
+                mode,
+                enforce_mode: false,
+                before: before.map(str::to_owned),
+                after: Some(after),
+                sensitive: false,
+            },
+            reason,
+            file_precondition(&path, before),
+        );
+        true
+    }
+
+    /// mirrorset.conf, the include line and the pg_hba block; returns whether any changed.
+    pub(super) fn plan_config_files(&mut self, node: &Node, facts: &Reached) -> bool {
+        let desired = self.desired_node(node);
+        let layout = &node.postgres;
+        let mut changed = self.plan_file(
+            node,
+            format!("{}/{MIRRORSET_CONF}", layout.config_dir),
+            facts.files.mirrorset_conf.as_deref(),
+            desired.mirrorset_conf.clone(),
+            0o644,
+            if facts.files.mirrorset_conf.is_some() {
+                "mirrorset.conf differs from the cluster file"
+            } else {
+                "mirrorset.conf is missing"
+            },
+        );
+        let conf_path = format!("{}/postgresql.conf", layout.config_dir);
+        match facts.files.postgresql_conf.as_deref() {
+            Some(conf) if !include_line_present(conf) => {
+                changed |= self.plan_file(
+                    node,
+                    conf_path,
+                    Some(conf),
+                    with_include_line(conf),
+                    0o644,
+                    "postgresql.conf does not include mirrorset.conf",
+                );
+            }
+            Some(_) => {}
+            None => self.warn(
+                Some(node),
+                format!("{conf_path} does not exist; mirrorset.conf cannot be included"),
+            ),
+        }
+        let hba_path = facts
+            .files
+            .hba_path
+            .clone()
+            .unwrap_or_else(|| format!("{}/pg_hba.conf", layout.config_dir));
+        match facts.files.hba.as_deref() {
+            Some(hba) => match with_block(hba, &desired.hba_lines) {
+                Ok(after) => {
+                    let reason = if matches!(crate::desired::locate_block(hba), Ok(Some(_))) {
+                        "the mirrorset block of pg_hba.conf differs from the cluster file"
+                    } else {
+                        "pg_hba.conf has no mirrorset block: members cannot replicate from this node"
+                    };
+                    changed |=
+                        self.plan_file(node, hba_path.clone(), Some(hba), after, 0o640, reason);
+                    self.shadowing_rules(node, hba);
+                }
+                Err(broken) => self.refuse(
+                    Some(node),
+                    format!(
+                        "{hba_path} {broken}: mirrorset does not guess where its block ends, because a wrong guess deletes rules; \
+                         make it one block between the two markers (or remove both markers), then plan again"
+                    ),
+                ),
+            },
+            None => self.warn(
+                Some(node),
+                format!("{hba_path} does not exist; replication access cannot be granted"),
+            ),
+        }
+        changed
+    }
+
+    /// Warns of rules before the managed block that could decide replication first.
+    pub(super) fn shadowing_rules(&mut self, node: &Node, hba: &str) {
+        let user = self.cluster.replication.user.as_str();
+        let begin = match crate::desired::locate_block(hba) {
+            Ok(Some(block)) => block.begin,
+            _ => usize::MAX,
+        };
+        for (index, line) in hba.lines().enumerate().take(begin) {
+            let fields: Vec<&str> = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            if fields.len() < 4 || !fields[0].starts_with("host") {
+                continue;
+            }
+            let database_matches = fields[1]
+                .split(',')
+                .any(|d| d == "replication" || d == "postgres" || d == "all");
+            let user_matches = fields[2].split(',').any(|u| u == "all" || u == user);
+            let broad = matches!(
+                fields[3],
+                "all" | "0.0.0.0/0" | "::/0" | "samenet" | "samehost"
+            );
+            if database_matches && user_matches && broad {
+                self.warn(
+                    Some(node),
+                    format!("pg_hba.conf line {} comes before the mirrorset block and may decide replication first: {}", index + 1, line.trim()),
+                );
+            }
+        }
+    }
+
+    pub(super) fn plan_passfile(&mut self, node: &Node, facts: &Reached) {
+        let wanted = self.desired_node(node).passfile.clone();
+        self.plan_secret_file(
+            node,
+            node.postgres.passfile.clone(),
+            facts.passfile.as_ref(),
+            &wanted,
+            SecretFileWords {
+                missing: "the passfile is missing",
+                differs: "the passfile does not hold the current passphrase",
+                name: "the passfile",
+                unsafe_mode: "libpq ignores it unless 0600",
+            },
+        );
+    }
+
+    /// A 0600 file whose content is a secret: never in the plan, derived
+    /// again at apply; written when missing, different or readable by others.
+    pub(super) fn plan_secret_file(
+        &mut self,
+        node: &Node,
+        path: String,
+        found: Option<&PassfileFacts>,
+        wanted: &Secret<String>,
+        words: SecretFileWords,
+    ) -> bool {
+        let (change, reason) = match found {
+            None => (Change::Add, words.missing.to_owned()),
+            Some(found) if found.content.expose() != wanted.expose() => {
+                (Change::Change, words.differs.to_owned())
+            }
+            Some(found) if found.mode != 0o600 || found.owner != node.postgres.os_user => (
+                Change::Change,
+                format!(
+                    "{} is mode {:04o} owned by {}; {}",
+                    words.name, found.mode, found.owner, words.unsafe_mode
+                ),
+            ),
+            Some(_) => return false,
+        };
+        self.push(
+            node,
+            change,
+            ActionKind::WriteFile {
+                path,
+                mode: 0o600,
+                enforce_mode: true,
+                before: None,
+                after: None,
+                sensitive: true,
+            },
+            reason,
+            Precondition::None,
+        );
+        true
+    }
+
+    /// The CA, certificate and key in the state folder, when the cluster
+    /// file names them; written before the settings that point at them.
+    /// Returns whether the server must load them again: they change, or
+    /// changed since it last read its configuration.
+    pub(super) fn plan_tls_files(&mut self, node: &Node, facts: &Reached) -> bool {
+        let Some(tls) = self.desired_node(node).tls.clone() else {
+            return false;
+        };
+        let mut changed = false;
+        let public = [
+            (
+                &tls.paths.ca,
+                facts.files.tls_ca.as_deref(),
+                &tls.ca,
+                (
+                    "the CA differs from [replication.tls] ca",
+                    "the CA this node verifies servers against",
+                ),
+            ),
+            (
+                &tls.paths.cert,
+                facts.files.tls_cert.as_deref(),
+                &tls.cert,
+                (
+                    "the certificate differs from the cluster file's",
+                    "the certificate this node presents as a server",
+                ),
+            ),
+        ];
+        for (path, before, after, (differs, missing)) in public {
+            let reason = if before.is_some() { differs } else { missing };
+            changed |= self.plan_file(node, path.clone(), before, after.clone(), 0o644, reason);
+        }
+        changed |= self.plan_secret_file(
+            node,
+            tls.paths.key.clone(),
+            facts.tls_key.as_ref(),
+            &tls.key,
+            SecretFileWords {
+                missing: "the key of its certificate",
+                differs: "the key differs from the cluster file's",
+                name: "the key",
+                unsafe_mode: "PostgreSQL refuses a key others can read",
+            },
+        );
+        let loaded_before_written = matches!(
+            (facts.tls_mtime, facts.conf_load_time),
+            (Some(written), Some(loaded)) if written > loaded
+        );
+        if loaded_before_written && !changed {
+            self.stale_tls.insert(node.name.to_string());
+        }
+        changed || loaded_before_written
+    }
+
+    /// ALTER SYSTEM values that would override mirrorset.conf: reset by
+    /// SQL on a running server, their lines removed from the file on a
+    /// stopped one (which would otherwise start with them).
+    pub(super) fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
+        let Some(auto) = &facts.files.auto_conf else {
+            return;
+        };
+        let desired = self.desired_node(node);
+        if !facts.running {
+            let owned: Vec<usize> = crate::facts::parse::conf_lines(auto)
+                .into_iter()
+                .filter(|(_, name, _)| desired.settings.contains_key(name))
+                .map(|(line, _, _)| line)
+                .collect();
+            if owned.is_empty() {
+                return;
+            }
+            let kept: String = auto
+                .split_inclusive('\n')
+                .enumerate()
+                .filter(|(index, _)| !owned.contains(&(index + 1)))
+                .map(|(_, line)| line)
+                .collect();
+            self.plan_file(
+                node,
+                format!("{}/postgresql.auto.conf", node.postgres.data_dir),
+                Some(auto),
+                kept,
+                0o600,
+                "postgresql.auto.conf (ALTER SYSTEM) sets what mirrorset.conf sets, and the server is stopped: the lines go from the file, so it starts with mirrorset.conf's values",
+            );
+            return;
+        }
+        for name in conf_settings(auto)
+            .keys()
+            .filter(|name| desired.settings.contains_key(*name))
+        {
+            self.push(
+                node,
+                Change::Remove,
+                ActionKind::ResetSetting { setting: name.clone() },
+                format!("postgresql.auto.conf (ALTER SYSTEM) sets {name}, which would override mirrorset.conf"),
+                Precondition::None,
+            );
+        }
+    }
+
+    /// A copied data directory: the node's own files written again, against
+    /// what the copy brought from the primary when its configuration lives
+    /// in the data directory.
+    pub(super) fn plan_files_after_copy(
+        &mut self,
+        node: &Node,
+        facts: &Reached,
+        primary_facts: Option<&Reached>,
+        copy: &str,
+    ) {
+        let config_dir = &node.postgres.config_dir;
+        let data_dir = &node.postgres.data_dir;
+        let config_in_data_dir =
+            config_dir == data_dir || config_dir.starts_with(&format!("{data_dir}/"));
+        let primary = self.cluster.node(&self.cluster.primary).expect("validated");
+        match primary_facts.filter(|_| config_in_data_dir) {
+            // The copy brings the primary's config files as they will be by
+            // then: plan this node's edits against those.
+            Some(primary_facts) => {
+                let primary_desired = self.desired_node(primary);
+                let mut predicted = facts.clone();
+                predicted.files = crate::facts::observed::Files {
+                    postgresql_conf: primary_facts
+                        .files
+                        .postgresql_conf
+                        .as_deref()
+                        .map(with_include_line),
+                    mirrorset_conf: Some(primary_desired.mirrorset_conf.clone()),
+                    auto_conf: None,
+                    hba_path: Some(format!("{config_dir}/pg_hba.conf")),
+                    hba: primary_facts
+                        .files
+                        .hba
+                        .as_deref()
+                        .and_then(|hba| with_block(hba, &primary_desired.hba_lines).ok()),
+                    tls_ca: facts.files.tls_ca.clone(),
+                    tls_cert: facts.files.tls_cert.clone(),
+                };
+                let first_file = self.actions.len();
+                self.plan_config_files(node, &predicted);
+                for action in &mut self.actions[first_file..] {
+                    action.precondition = Precondition::None;
+                    action.reason =
+                        format!("{} (after {copy} copied the primary's)", action.reason);
+                }
+            }
+            None => {
+                self.plan_config_files(node, facts);
+            }
+        }
+    }
+}
+
+/// How the plan words a secret file's state.
+pub(super) struct SecretFileWords {
+    missing: &'static str,
+    differs: &'static str,
+    name: &'static str,
+    unsafe_mode: &'static str,
+}
