@@ -6,7 +6,7 @@ use super::compute::{LAGGING_BYTES, Planner, human_bytes};
 use super::health::{HealthIssue, ReceiverView, SlotView};
 use super::rejoin::Rejoin;
 use crate::facts::Reached;
-use crate::model::{Lsn, Node};
+use crate::model::Node;
 
 impl Planner<'_> {
     pub(super) fn plan_mirror(&mut self, node: &Node) {
@@ -20,7 +20,7 @@ impl Planner<'_> {
     pub(super) fn plan_mirror_with(&mut self, node: &Node, facts: &Reached) {
         let primary = self.cluster.node(&self.cluster.primary).expect("validated");
         let primary_facts = self.facts(primary);
-        let rejoin = match self.rejoin(node, facts, primary, primary_facts) {
+        let rejoin = match super::rejoin::rejoin(node, facts, primary, primary_facts) {
             Ok(rejoin) => rejoin,
             Err(message) => {
                 self.refuse(Some(node), message);
@@ -278,27 +278,6 @@ impl Planner<'_> {
             "apply is done when the mirror streams",
             Precondition::None,
         );
-    }
-
-    /// (what the mirror needs, what the primary still has) when the WAL a
-    /// mirror would resume from is gone from the primary.
-    pub(super) fn wal_gone(
-        &self,
-        node: &Node,
-        facts: &Reached,
-        primary_facts: Option<&Reached>,
-    ) -> Option<(Lsn, Lsn)> {
-        let primary_facts = primary_facts?;
-        if primary_facts
-            .slots
-            .iter()
-            .any(|slot| slot.name == node.slot.as_str())
-        {
-            return None;
-        }
-        let oldest = Lsn::parse(primary_facts.oldest_wal_lsn.as_deref()?)?;
-        let needs = facts.resume_lsn()?;
-        (needs < oldest).then_some((needs, oldest))
     }
 }
 
