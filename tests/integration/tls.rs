@@ -18,13 +18,18 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new(name: &str) -> Self {
+        Self::with_key(name, KeyPair::generate().unwrap())
+    }
+
+    /// A CA whose key (and so every signature it makes) is of `key`'s algorithm.
+    pub fn with_key(name: &str, key: KeyPair) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, name);
         Self {
-            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+            issuer: CertifiedIssuer::self_signed(params, key).unwrap(),
         }
     }
 
@@ -37,7 +42,17 @@ impl TestCa {
 
     /// Writes a certificate for `host` and its key as `dir/stem.crt` and `dir/stem.key`.
     pub fn issue(&self, dir: &Path, stem: &str, host: &str) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().unwrap();
+        self.issue_with(dir, stem, host, KeyPair::generate().unwrap())
+    }
+
+    /// `issue`, signed by the CA over `key` (any algorithm rcgen has).
+    pub fn issue_with(
+        &self,
+        dir: &Path,
+        stem: &str,
+        host: &str,
+        key: KeyPair,
+    ) -> (PathBuf, PathBuf) {
         let cert = CertificateParams::new(vec![host.to_owned()])
             .unwrap()
             .signed_by(&key, &self.issuer)
@@ -205,6 +220,49 @@ fn plan_refuses_a_certificate_for_another_host_or_from_another_ca_before_contact
         refused.stderr
     );
     // Nothing was planned: the nodes were never gathered.
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plan_refuses_eddsa_signed_certificates_before_contacting_nodes() {
+    let dir = std::env::temp_dir().join(format!("mirrorset-eddsa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // PostgreSQL's SCRAM channel binding hashes the server certificate with
+    // its signature's digest; EdDSA has none, so a clone would fail mid-apply.
+    let ca = TestCa::with_key(
+        "an Ed25519 CA",
+        KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(),
+    );
+    let ca_file = ca.write(&dir, "ca.pem");
+    let nodes = vec![
+        ca.issue(&dir, "db1", "192.0.2.1"),
+        ca.issue(&dir, "db2", "192.0.2.2"),
+    ];
+    let text = "[cluster]\nname = \"tls\"\nprimary = \"node1\"\n\n[replication]\nuser = \"replicator\"\n\
+        passphrase = { env = \"TLS_TEST_PASSPHRASE\" }\nmax_slot_wal_keep_size = \"1GB\"\n\n\
+        [nodes.node1]\nhost = \"192.0.2.1\"\n\n[nodes.node2]\nhost = \"192.0.2.2\"\n";
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, with_tls(text, "tls", &ca_file, &nodes)).unwrap();
+    let refused = Test::new()
+        .args(["plan", file.to_str().unwrap()])
+        .env("TLS_TEST_PASSPHRASE", "irrelevant here")
+        .status(1)
+        .run();
+    let report = flatten(&refused.stderr);
+    for node in ["node1", "node2"] {
+        let stem = node.replace("node", "db");
+        let expected = format!(
+            "{node}: {}: is signed with EdDSA (Ed25519 or Ed448)",
+            dir.join(format!("{stem}.crt")).display()
+        );
+        assert!(report.contains(&expected), "{}", refused.stderr);
+    }
+    assert!(
+        report.contains("no node was contacted"),
+        "{}",
+        refused.stderr
+    );
     assert!(refused.stdout.is_empty(), "{}", refused.stdout);
     std::fs::remove_dir_all(&dir).unwrap();
 }
