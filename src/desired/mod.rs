@@ -38,6 +38,42 @@ pub fn tls_paths(node: &Node) -> TlsPaths {
     }
 }
 
+/// The files mirrorset reads on a node to compare with what it wants, by
+/// what they are; gather reads each (pg_hba.conf again where a running
+/// server names another hba_file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPaths {
+    pub postgresql_conf: String,
+    pub mirrorset_conf: String,
+    pub auto_conf: String,
+    pub hba: String,
+    pub tls: TlsPaths,
+}
+
+impl ReadPaths {
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.postgresql_conf,
+            &self.mirrorset_conf,
+            &self.auto_conf,
+            &self.hba,
+            &self.tls.ca,
+            &self.tls.cert,
+        ]
+    }
+}
+
+pub fn read_paths(node: &Node) -> ReadPaths {
+    let layout = &node.postgres;
+    ReadPaths {
+        postgresql_conf: format!("{}/postgresql.conf", layout.config_dir),
+        mirrorset_conf: format!("{}/{MIRRORSET_CONF}", layout.config_dir),
+        auto_conf: format!("{}/postgresql.auto.conf", layout.data_dir),
+        hba: format!("{}/pg_hba.conf", layout.config_dir),
+        tls: tls_paths(node),
+    }
+}
+
 /// The TLS files a node should hold, with their content.
 #[derive(Debug, Clone)]
 pub struct DesiredTls {

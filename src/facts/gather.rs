@@ -33,6 +33,9 @@ const ALSO_READ: [&str; 4] = [
 const READ_NODE: &str = concat!(
     r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10} owned=${11} legacy=${12}
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
+# The files to compare, as desired lists them: read<n> for the n-th.
+shift 12; n=0
+for path in "$@"; do file "read$n" "$path"; n=$((n + 1)); done
 if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
 if [ -e "$data.mirrorset-rewind-failed" ]; then echo rewind_failed=yes; fi
 if [ -e "$data.mirrorset-cloning" ]; then echo data=incomplete
@@ -44,14 +47,8 @@ elif [ -f "$data/PG_VERSION" ]; then
 elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo data=foreign
 elif [ -d "$data" ]; then echo data=empty
 else echo data=missing; fi
-file postgresql_conf "$config/postgresql.conf"
-file mirrorset_conf "$config/mirrorset.conf"
-file auto_conf "$data/postgresql.auto.conf"
-file hba "$config/pg_hba.conf"
 if [ -e "$data/standby.signal" ]; then echo standby_signal=yes; fi
 if [ -f "$passfile" ]; then printf 'passfile_stat=%s\n' "$(stat -c '%a %U' "$passfile")"; file passfile "$passfile"; fi
-file tls_ca "$ca"
-file tls_cert "$cert"
 file owned "$owned"
 # Files an earlier mirrorset kept beside the data directory, before state folders.
 if [ -n "$legacy" ]; then
@@ -116,24 +113,31 @@ fn gather_node(
 ) -> Result<Reached, AccessError> {
     let transport = transport::open(node, options)?;
     let layout = &node.postgres;
-    let tls = crate::desired::tls_paths(node);
-    let output = transport.exec_as_postgres(RemoteCommand::new("sh").args([
-        "-c".to_owned(),
-        READ_NODE.to_owned(),
-        "mirrorset-facts".to_owned(),
-        layout.bin_dir.clone(),
-        layout.data_dir.clone(),
-        layout.config_dir.clone(),
-        layout.socket_dir.clone(),
-        layout.port.to_string(),
-        layout.passfile.clone(),
-        tls.ca,
-        tls.cert,
-        tls.key,
-        layout.log_file.clone(),
-        format!("{}/{OWNED_FILE}", layout.state_dir),
-        legacy_dir(layout),
-    ]))?;
+    let read = crate::desired::read_paths(node);
+    let tls = read.tls.clone();
+    let output = transport.exec_as_postgres(
+        RemoteCommand::new("sh").args(
+            [
+                "-c".to_owned(),
+                READ_NODE.to_owned(),
+                "mirrorset-facts".to_owned(),
+                layout.bin_dir.clone(),
+                layout.data_dir.clone(),
+                layout.config_dir.clone(),
+                layout.socket_dir.clone(),
+                layout.port.to_string(),
+                layout.passfile.clone(),
+                tls.ca,
+                tls.cert,
+                tls.key,
+                layout.log_file.clone(),
+                format!("{}/{OWNED_FILE}", layout.state_dir),
+                legacy_dir(layout),
+            ]
+            .into_iter()
+            .chain(read.all().iter().map(|path| path.to_string())),
+        ),
+    )?;
     if !output.success() {
         return Err(AccessError::CommandFailed {
             node: node.name.clone(),
@@ -197,13 +201,13 @@ fn gather_node(
         data_dir,
         running: values.get("ready").map(String::as_str) == Some("0"),
         files: Files {
-            postgresql_conf: file("postgresql_conf"),
-            mirrorset_conf: file("mirrorset_conf"),
-            auto_conf: file("auto_conf"),
-            hba_path: Some(format!("{}/pg_hba.conf", layout.config_dir)),
-            hba: file("hba"),
-            tls_ca: file("tls_ca"),
-            tls_cert: file("tls_cert"),
+            hba_path: Some(read.hba.clone()),
+            found: read
+                .all()
+                .iter()
+                .enumerate()
+                .filter_map(|(n, path)| Some((path.to_string(), file(&format!("read{n}"))?)))
+                .collect(),
         },
         standby_signal: values.contains_key("standby_signal"),
         rewind_failed: values.contains_key("rewind_failed"),
@@ -292,9 +296,10 @@ fn gather_sql(
     reached.timeline = row.get::<_, Option<i32>>(2).map(|t| t as u32);
     let hba_path: String = row.get(1);
     if reached.files.hba_path.as_deref() != Some(hba_path.as_str()) {
-        reached.files.hba = transport
+        let hba = transport
             .read_file(&hba_path)?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        reached.files.set(&hba_path, hba);
         reached.files.hba_path = Some(hba_path);
     }
 
@@ -304,7 +309,10 @@ fn gather_sql(
         .map(|s| s.to_string())
         .collect();
     names.extend(node.settings.keys().cloned());
-    if let Some(auto) = &reached.files.auto_conf {
+    if let Some(auto) = reached
+        .files
+        .text(&crate::desired::read_paths(node).auto_conf)
+    {
         names.extend(conf_settings(auto).into_keys());
     }
     names.sort();

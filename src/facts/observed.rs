@@ -218,19 +218,35 @@ pub struct ObservedSetting {
     pub pending_restart: bool,
 }
 
-/// Contents of the files mirrorset reads; None when missing.
+/// The files mirrorset read on a node (the list `desired::read_paths`
+/// gives), by path: a path read but missing has no entry.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Files {
-    pub postgresql_conf: Option<String>,
-    pub mirrorset_conf: Option<String>,
-    pub auto_conf: Option<String>,
+    /// The server's pg_hba.conf: the config folder's, or the hba_file a
+    /// running server names.
     pub hba_path: Option<String>,
-    pub hba: Option<String>,
-    /// The CA and certificate mirrorset wrote in the state folder.
     #[serde(default)]
-    pub tls_ca: Option<String>,
-    #[serde(default)]
-    pub tls_cert: Option<String>,
+    pub found: BTreeMap<String, String>,
+}
+
+impl Files {
+    /// What `path` held, when it was read and exists.
+    pub fn text(&self, path: &str) -> Option<&str> {
+        self.found.get(path).map(String::as_str)
+    }
+
+    /// The server's pg_hba.conf, when it exists.
+    pub fn hba(&self) -> Option<&str> {
+        self.hba_path.as_deref().and_then(|path| self.text(path))
+    }
+
+    /// Records what `path` holds now (None: it does not exist).
+    pub fn set(&mut self, path: &str, content: Option<String>) {
+        match content {
+            Some(text) => self.found.insert(path.to_owned(), text),
+            None => self.found.remove(path),
+        };
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -351,10 +367,9 @@ impl Reached {
     }
 
     /// mirrorset detached this node as a standalone server (its mirrorset.conf says so).
-    pub fn detached_by_mirrorset(&self) -> bool {
+    pub fn detached_by_mirrorset(&self, node: &crate::model::Node) -> bool {
         self.files
-            .mirrorset_conf
-            .as_deref()
+            .text(&crate::desired::read_paths(node).mirrorset_conf)
             .and_then(|conf| conf.lines().next())
             .is_some_and(|first| first.ends_with("(standalone)."))
     }

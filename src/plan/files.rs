@@ -5,7 +5,7 @@
 
 use super::action::{ActionKind, Change, Precondition};
 use super::compute::{Planner, sha256};
-use crate::desired::{MIRRORSET_CONF, include_line_present, with_block, with_include_line};
+use crate::desired::{include_line_present, read_paths, with_block, with_include_line};
 use crate::facts::Reached;
 use crate::facts::observed::PassfileFacts;
 use crate::facts::parse::conf_settings;
@@ -57,21 +57,22 @@ impl Planner<'_> {
     /// mirrorset.conf, the include line and the pg_hba block; returns whether any changed.
     pub(super) fn plan_config_files(&mut self, node: &Node, facts: &Reached) -> bool {
         let desired = self.desired_node(node);
-        let layout = &node.postgres;
+        let paths = read_paths(node);
+        let mirrorset_conf = facts.files.text(&paths.mirrorset_conf);
         let mut changed = self.plan_file(
             node,
-            format!("{}/{MIRRORSET_CONF}", layout.config_dir),
-            facts.files.mirrorset_conf.as_deref(),
+            paths.mirrorset_conf.clone(),
+            mirrorset_conf,
             desired.mirrorset_conf.clone(),
             0o644,
-            if facts.files.mirrorset_conf.is_some() {
+            if mirrorset_conf.is_some() {
                 "mirrorset.conf differs from the cluster file"
             } else {
                 "mirrorset.conf is missing"
             },
         );
-        let conf_path = format!("{}/postgresql.conf", layout.config_dir);
-        match facts.files.postgresql_conf.as_deref() {
+        let conf_path = paths.postgresql_conf.clone();
+        match facts.files.text(&conf_path) {
             Some(conf) if !include_line_present(conf) => {
                 changed |= self.plan_file(
                     node,
@@ -88,12 +89,8 @@ impl Planner<'_> {
                 format!("{conf_path} does not exist; mirrorset.conf cannot be included"),
             ),
         }
-        let hba_path = facts
-            .files
-            .hba_path
-            .clone()
-            .unwrap_or_else(|| format!("{}/pg_hba.conf", layout.config_dir));
-        match facts.files.hba.as_deref() {
+        let hba_path = facts.files.hba_path.clone().unwrap_or(paths.hba);
+        match facts.files.text(&hba_path) {
             Some(hba) => match with_block(hba, &desired.hba_lines) {
                 Ok(after) => {
                     let reason = if matches!(crate::desired::locate_block(hba), Ok(Some(_))) {
@@ -224,7 +221,7 @@ impl Planner<'_> {
         let public = [
             (
                 &tls.paths.ca,
-                facts.files.tls_ca.as_deref(),
+                facts.files.text(&tls.paths.ca),
                 &tls.ca,
                 (
                     "the CA differs from [replication.tls] ca",
@@ -233,7 +230,7 @@ impl Planner<'_> {
             ),
             (
                 &tls.paths.cert,
-                facts.files.tls_cert.as_deref(),
+                facts.files.text(&tls.paths.cert),
                 &tls.cert,
                 (
                     "the certificate differs from the cluster file's",
@@ -271,7 +268,7 @@ impl Planner<'_> {
     /// SQL on a running server, their lines removed from the file on a
     /// stopped one (which would otherwise start with them).
     pub(super) fn plan_auto_conf(&mut self, node: &Node, facts: &Reached) {
-        let Some(auto) = &facts.files.auto_conf else {
+        let Some(auto) = facts.files.text(&read_paths(node).auto_conf) else {
             return;
         };
         let desired = self.desired_node(node);
@@ -335,23 +332,34 @@ impl Planner<'_> {
             Some(primary_facts) => {
                 let primary_desired = self.desired_node(primary);
                 let mut predicted = facts.clone();
-                predicted.files = crate::facts::observed::Files {
-                    postgresql_conf: primary_facts
-                        .files
-                        .postgresql_conf
-                        .as_deref()
-                        .map(with_include_line),
-                    mirrorset_conf: Some(primary_desired.mirrorset_conf.clone()),
-                    auto_conf: None,
-                    hba_path: Some(format!("{config_dir}/pg_hba.conf")),
-                    hba: primary_facts
-                        .files
-                        .hba
-                        .as_deref()
-                        .and_then(|hba| with_block(hba, &primary_desired.hba_lines).ok()),
-                    tls_ca: facts.files.tls_ca.clone(),
-                    tls_cert: facts.files.tls_cert.clone(),
+                let paths = read_paths(node);
+                let from = read_paths(primary);
+                let mut files = crate::facts::observed::Files {
+                    hba_path: Some(paths.hba.clone()),
+                    ..Default::default()
                 };
+                files.set(
+                    &paths.postgresql_conf,
+                    primary_facts
+                        .files
+                        .text(&from.postgresql_conf)
+                        .map(with_include_line),
+                );
+                files.set(
+                    &paths.mirrorset_conf,
+                    Some(primary_desired.mirrorset_conf.clone()),
+                );
+                files.set(
+                    &paths.hba,
+                    primary_facts
+                        .files
+                        .hba()
+                        .and_then(|hba| with_block(hba, &primary_desired.hba_lines).ok()),
+                );
+                for own in [&paths.tls.ca, &paths.tls.cert] {
+                    files.set(own, facts.files.text(own).map(str::to_owned));
+                }
+                predicted.files = files;
                 let first_file = self.actions.len();
                 self.plan_config_files(node, &predicted);
                 for action in &mut self.actions[first_file..] {

@@ -55,7 +55,7 @@ impl<'a> Planner<'a> {
             .collect();
         let running_old = others.iter().copied().find(|node| {
             self.facts(node)
-                .is_some_and(|f| f.is_running_primary() && !f.detached_by_mirrorset())
+                .is_some_and(|f| f.is_running_primary() && !f.detached_by_mirrorset(node))
         });
         if let Some(old) = running_old {
             let old_facts = self.facts(old).expect("found among reached nodes");

@@ -35,7 +35,7 @@ impl Planner<'_> {
             .members()
             .filter(|node| {
                 self.facts(node).is_some_and(|facts| {
-                    facts.is_running_primary() && !facts.detached_by_mirrorset()
+                    facts.is_running_primary() && !facts.detached_by_mirrorset(node)
                 })
             })
             .collect();

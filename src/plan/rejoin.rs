@@ -78,7 +78,7 @@ pub(super) fn rejoin(
                 system_identifier: system_identifier.clone(),
             };
             if facts.running && facts.in_recovery == Some(false) {
-                if !facts.detached_by_mirrorset() {
+                if !facts.detached_by_mirrorset(node) {
                     return Err(format!(
                         "{} runs as a writable primary while {} is named primary; stop it first (the next plan rewinds it to follow {}), or name it primary",
                         node.name, primary.name, primary.name

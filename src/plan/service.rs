@@ -21,7 +21,10 @@ impl Planner<'_> {
             }
         }
         // Removed from the file: back to the server's default.
-        if let Some(old) = &facts.files.mirrorset_conf {
+        if let Some(old) = facts
+            .files
+            .text(&crate::desired::read_paths(node).mirrorset_conf)
+        {
             for name in conf_settings(old)
                 .into_keys()
                 .filter(|name| !desired.settings.contains_key(name))

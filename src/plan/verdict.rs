@@ -128,8 +128,7 @@ impl Planner<'_> {
         }
         let block = facts
             .files
-            .hba
-            .as_deref()
+            .hba()
             .and_then(|hba| crate::desired::locate_block(hba).ok().flatten());
         for error in &facts.hba_errors {
             // An error inside the block this plan rewrites is repaired by it.
@@ -281,7 +280,10 @@ impl Planner<'_> {
     /// postgresql.conf finds an owned setting set again after the include
     /// line (a start would run with it, or fail on it).
     fn overridden_in_postgresql_conf(&self, node: &Node, facts: &Reached) -> Vec<HealthIssue> {
-        let Some(conf) = facts.files.postgresql_conf.as_deref() else {
+        let Some(conf) = facts
+            .files
+            .text(&crate::desired::read_paths(node).postgresql_conf)
+        else {
             return Vec::new();
         };
         let lines = crate::facts::parse::conf_lines(conf);
