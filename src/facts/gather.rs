@@ -1,18 +1,17 @@
-//! Gathers the facts of every node at once: one command that reads the
-//! files and pg_controldata, then SQL on the same session when the server
-//! runs. Nothing on a node changes. I/O.
+//! Gathers the facts of every node at once: the node read (`node_read`:
+//! files, pg_controldata, PostgreSQL's verdict, in one command), then SQL
+//! on the same session when the server runs. Nothing on a node changes. I/O.
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-
+use super::node_read;
 use super::observed::{
-    DataDir, FileSetting, Files, NodeFacts, Observed, ObservedSetting, OtherRole, PassfileFacts,
-    Reached, Replica, RoleFacts, SettingLimits, SlotFacts, WalReceiver,
+    FileSetting, NodeFacts, Observed, ObservedSetting, OtherRole, Reached, Replica, RoleFacts,
+    SettingLimits, SlotFacts, WalReceiver,
 };
-use super::parse::{conf_settings, controldata, key_values, postgres_version};
+use super::parse::conf_settings;
 use crate::desired::{MANAGED_SETTINGS, REWIND_FUNCTIONS};
-use crate::model::{Cluster, Node, NodeState, OWNED_FILE, Owned, Secret};
+use crate::model::{Cluster, Node, NodeState, Secret};
 use crate::transport::{
     self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, RemoteCommand, SqlSession, Transport,
     fan_out,
@@ -29,43 +28,6 @@ const ALSO_READ: [&str; 4] = [
     "port",
     "superuser_reserved_connections",
 ];
-
-const READ_NODE: &str = concat!(
-    r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10} owned=${11} legacy=${12}
-file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
-# The files to compare, as desired lists them: read<n> for the n-th.
-shift 12; n=0
-for path in "$@"; do file "read$n" "$path"; n=$((n + 1)); done
-if version=$("$bin/postgres" --version 2>/dev/null); then printf 'version=%s\n' "$version"; fi
-if [ -e "$data.mirrorset-rewind-failed" ]; then echo rewind_failed=yes; fi
-if [ -e "$data.mirrorset-cloning" ]; then echo data=incomplete
-elif [ -d "$data" ] && { [ ! -r "$data" ] || [ ! -x "$data" ]; }; then
-  echo data=unreadable; printf 'data_stat=%s\n' "$(stat -c '%U %a' -- "$data")"
-elif [ -f "$data/PG_VERSION" ]; then
-  echo data=initialized
-  printf 'controldata='; "$bin/pg_controldata" "$data" 2>/dev/null | base64 -w0; echo
-elif [ -n "$(ls -A "$data" 2>/dev/null)" ]; then echo data=foreign
-elif [ -d "$data" ]; then echo data=empty
-else echo data=missing; fi
-if [ -e "$data/standby.signal" ]; then echo standby_signal=yes; fi
-if [ -f "$passfile" ]; then printf 'passfile_stat=%s\n' "$(stat -c '%a %U' "$passfile")"; file passfile "$passfile"; fi
-file owned "$owned"
-# Files an earlier mirrorset kept beside the data directory, before state folders.
-if [ -n "$legacy" ]; then
-  found=; for name in mirrorset.pgpass mirrorset-server.key mirrorset-server.crt mirrorset-ca.crt mirrorset-audit.jsonl; do
-    if [ -e "$legacy/$name" ]; then found="$found $name"; fi
-  done
-  if [ -n "$found" ]; then printf 'legacy_files=%s\n' "$found"; fi
-fi
-if [ -f "$key" ]; then printf 'key_stat=%s\n' "$(stat -c '%a %U' "$key")"; file tls_key "$key"; fi
-for tls in "$ca" "$cert" "$key"; do if [ -f "$tls" ]; then stat -c '%.9Y' "$tls"; fi; done | sort -n | tail -n 1 | sed 's/^/tls_mtime=/'
-if [ -f "$data/PG_VERSION" ]; then
-"#,
-    super::verdict_lines!(),
-    r#"fi
-"$bin/pg_isready" -q -h "$socket" -p "$port" -t 3; echo "ready=$?"
-"#
-);
 
 pub fn gather(cluster: &Cluster, options: &AccessOptions) -> Observed {
     let facts = fan_out(&cluster.nodes, DEFAULT_CONCURRENCY, |node| {
@@ -85,58 +47,21 @@ pub fn gather(cluster: &Cluster, options: &AccessOptions) -> Observed {
     }
 }
 
-/// Where mirrorset kept its files before state folders: beside the data
-/// directory. Empty when that is the state folder itself.
-fn legacy_dir(layout: &crate::model::PostgresLayout) -> String {
-    let parent = std::path::Path::new(&layout.data_dir)
-        .parent()
-        .map(|dir| dir.display().to_string())
-        .unwrap_or_default();
-    if parent.is_empty() || parent == layout.state_dir {
-        String::new()
-    } else {
-        parent
-    }
-}
-
-fn decode(text: &str) -> Option<String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-}
-
 fn gather_node(
     cluster: &Cluster,
     node: &Node,
     options: &AccessOptions,
 ) -> Result<Reached, AccessError> {
     let transport = transport::open(node, options)?;
-    let layout = &node.postgres;
     let read = crate::desired::read_paths(node);
-    let tls = read.tls.clone();
     let output = transport.exec_as_postgres(
-        RemoteCommand::new("sh").args(
-            [
+        RemoteCommand::new("sh")
+            .args([
                 "-c".to_owned(),
-                READ_NODE.to_owned(),
+                node_read::script(),
                 "mirrorset-facts".to_owned(),
-                layout.bin_dir.clone(),
-                layout.data_dir.clone(),
-                layout.config_dir.clone(),
-                layout.socket_dir.clone(),
-                layout.port.to_string(),
-                layout.passfile.clone(),
-                tls.ca,
-                tls.cert,
-                tls.key,
-                layout.log_file.clone(),
-                format!("{}/{OWNED_FILE}", layout.state_dir),
-                legacy_dir(layout),
-            ]
-            .into_iter()
-            .chain(read.all().iter().map(|path| path.to_string())),
-        ),
+            ])
+            .args(node_read::arguments(node, &read)),
     )?;
     if !output.success() {
         return Err(AccessError::CommandFailed {
@@ -145,97 +70,11 @@ fn gather_node(
             reason: output.failure_reason(),
         });
     }
-    let values = key_values(&output.stdout_text());
-    let file = |key: &str| values.get(key).and_then(|text| decode(text));
-    let data_dir = match values.get("data").map(String::as_str) {
-        Some("initialized") => {
-            let control = controldata(&file("controldata").unwrap_or_default());
-            DataDir::Initialized {
-                system_identifier: control
-                    .get("Database system identifier")
-                    .cloned()
-                    .unwrap_or_default(),
-                cluster_state: control
-                    .get("Database cluster state")
-                    .cloned()
-                    .unwrap_or_default(),
-                checkpoint_timeline: control
-                    .get("Latest checkpoint's TimeLineID")
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0),
-                checkpoint_lsn: control.get("Latest checkpoint location").cloned(),
-                redo_lsn: control.get("Latest checkpoint's REDO location").cloned(),
-                rewindable: control.get("wal_log_hints setting").map(String::as_str) == Some("on")
-                    || control
-                        .get("Data page checksum version")
-                        .is_some_and(|v| v != "0"),
-            }
-        }
-        Some("foreign") => DataDir::Foreign,
-        Some("unreadable") => {
-            let stat = values.get("data_stat").cloned().unwrap_or_default();
-            let (owner, mode) = stat.split_once(' ').unwrap_or((stat.as_str(), ""));
-            DataDir::Unreadable {
-                owner: owner.to_owned(),
-                mode: mode.to_owned(),
-            }
-        }
-        Some("incomplete") => DataDir::Incomplete,
-        Some("empty") => DataDir::Empty,
-        _ => DataDir::Missing,
+    let context = node_read::ReadContext {
+        layout: &node.postgres,
+        read: &read,
     };
-    let secret_file = |stat_key: &str, content_key: &str| {
-        values.get(stat_key).and_then(|stat| {
-            let (mode, owner) = stat.split_once(' ')?;
-            Some(PassfileFacts {
-                mode: u32::from_str_radix(mode, 8).ok()?,
-                owner: owner.to_owned(),
-                content: Secret::new(file(content_key).unwrap_or_default()),
-            })
-        })
-    };
-    let passfile = secret_file("passfile_stat", "passfile");
-    let tls_key = secret_file("key_stat", "tls_key");
-    let mut reached = Reached {
-        postgres_version: values.get("version").and_then(|v| postgres_version(v)),
-        data_dir,
-        running: values.get("ready").map(String::as_str) == Some("0"),
-        files: Files {
-            hba_path: Some(read.hba.clone()),
-            found: read
-                .all()
-                .iter()
-                .enumerate()
-                .filter_map(|(n, path)| Some((path.to_string(), file(&format!("read{n}"))?)))
-                .collect(),
-        },
-        standby_signal: values.contains_key("standby_signal"),
-        rewind_failed: values.contains_key("rewind_failed"),
-        passfile,
-        tls_key,
-        tls_mtime: values.get("tls_mtime").and_then(|t| t.parse().ok()),
-        log_errors: file("log_errors")
-            .map(|text| text.lines().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        config_rejected: file("config_rejected").filter(|text| !text.trim().is_empty()),
-        ..Reached::default()
-    };
-    let in_use = [&layout.passfile, &layout.log_file];
-    reached.legacy_files = values
-        .get("legacy_files")
-        .map(|names| {
-            names
-                .split_whitespace()
-                .map(|name| format!("{}/{name}", legacy_dir(layout)))
-                .filter(|path| !in_use.contains(&path))
-                .collect()
-        })
-        .unwrap_or_default();
-    match file("owned").map(|text| Owned::parse(&text)) {
-        Some(Ok(owned)) => reached.owned = Some(owned),
-        Some(Err(error)) => reached.owned_error = Some(error),
-        None => {}
-    }
+    let mut reached = node_read::parse(&output.stdout_text(), &context);
     if reached.running {
         gather_sql(cluster, node, &*transport, &mut reached)?;
     }

@@ -30,6 +30,7 @@ if [ -r "$log" ]; then printf 'log_errors='; "#,
 pub(crate) use verdict_lines;
 
 pub mod gather;
+pub mod node_read;
 pub mod observed;
 pub mod parse;
 pub mod probe;
