@@ -12,9 +12,11 @@ use miette::{IntoDiagnostic, miette};
 
 use super::plan::{Planned, plan_cluster, plan_loaded, read_saved_plan};
 use super::{one_cluster, one_cluster_file};
-use crate::apply::{self, ApplyOptions, Progress};
-use crate::plan::{Action, Plan, sha256_bytes};
-use crate::render::{Palette, ReportStyle, describe_action, plan_text};
+use crate::apply::{self, ApplyOptions};
+use crate::plan::{Plan, sha256_bytes};
+use crate::render::{
+    Palette, ReportStyle, TextProgress, describe_action, describe_staleness, plan_text,
+};
 use crate::transport::{self, AccessOptions, DEFAULT_CONCURRENCY, fan_out};
 
 pub struct ApplyArgs {
@@ -23,49 +25,6 @@ pub struct ApplyArgs {
     pub allow_failover: bool,
     pub lock_timeout: Duration,
     pub wait_timeout: Duration,
-}
-
-/// Prints each step as it starts and ends.
-struct TextProgress;
-
-impl Progress for TextProgress {
-    fn start(&self, number: usize, total: usize, action: &Action) {
-        println!(
-            "[{number}/{total}] {}: {} ...",
-            action.node,
-            describe_action(action)
-        );
-        std::io::stdout().flush().ok();
-    }
-
-    fn finish(
-        &self,
-        number: usize,
-        total: usize,
-        action: &Action,
-        elapsed: Duration,
-        note: Option<&str>,
-    ) {
-        let note = note.map(|n| format!("; {n}")).unwrap_or_default();
-        println!(
-            "[{number}/{total}] {}: done in {:.1}s{note}",
-            action.node,
-            elapsed.as_secs_f64()
-        );
-    }
-
-    fn advance(&self, number: usize, total: usize, action: &Action, detail: &str) {
-        println!("[{number}/{total}] {}: {detail}", action.node);
-    }
-
-    fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
-    }
-
-    fn fail(&self, number: usize, total: usize, action: &Action, message: &str) {
-        println!("[{number}/{total}] {}: FAILED: {message}", action.node);
-        std::io::stdout().flush().ok();
-    }
 }
 
 /// Says what apply left unhealthy because no step of its can repair it
@@ -135,40 +94,6 @@ fn operator() -> String {
     format!("{user}@{host}")
 }
 
-/// The first difference between a saved plan and the plan made now.
-fn staleness(saved: &Plan, now: &Plan) -> Option<String> {
-    for (index, (old, new)) in saved.actions.iter().zip(&now.actions).enumerate() {
-        if old != new {
-            return Some(format!(
-                "step {} was \"{}: {}\" and is now \"{}: {}\" ({})",
-                index + 1,
-                old.node,
-                describe_action(old),
-                new.node,
-                describe_action(new),
-                new.reason
-            ));
-        }
-    }
-    match saved.actions.len().cmp(&now.actions.len()) {
-        std::cmp::Ordering::Equal => None,
-        std::cmp::Ordering::Less => {
-            let extra = &now.actions[saved.actions.len()];
-            Some(format!(
-                "there is a new step {}: {}: {}",
-                saved.actions.len() + 1,
-                extra.node,
-                describe_action(extra)
-            ))
-        }
-        std::cmp::Ordering::Greater => Some(format!(
-            "the saved plan has {} steps, only {} are needed now",
-            saved.actions.len(),
-            now.actions.len()
-        )),
-    }
-}
-
 pub fn apply(target: &str, args: &ApplyArgs, access: &AccessOptions) -> miette::Result<ExitCode> {
     apply_showing(target, args, access, true)
 }
@@ -216,7 +141,9 @@ fn apply_showing(
         color: ReportStyle::stdout_color(),
     };
     if let Some(saved) = &saved {
-        if let Some(difference) = staleness(saved, &plan) {
+        if let Some(difference) =
+            crate::plan::staleness(saved, &plan).map(|s| describe_staleness(&s))
+        {
             return Err(miette!(
                 code = "apply::stale_plan",
                 help = "run `mirrorset plan --out` again, review it, and apply the new plan",

@@ -96,29 +96,7 @@ pub fn plan_loaded(
         }
     }
     if let Some(target) = target {
-        plan.actions.retain(|action| target.matches(&action.node));
-        let names: Vec<&str> = plan
-            .nodes
-            .iter()
-            .map(|n| n.name.as_str())
-            .filter(|n| target.matches(n))
-            .collect();
-        plan.warnings.insert(
-            0,
-            Finding {
-                node: None,
-                message: format!(
-                    "--target {}: only {} planned; the other nodes may still differ from the file",
-                    target.as_str(),
-                    if names.is_empty() {
-                        "no node".to_owned()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            },
-        );
-        plan.summary = crate::plan::summarize(&plan.actions);
+        crate::plan::only_targets(&mut plan, target);
     }
     plan
 }

@@ -16,7 +16,9 @@ mod refusals;
 mod rejoin;
 mod service;
 mod settings;
+mod staleness;
 mod standalone;
+mod target;
 mod verdict;
 
 pub use action::{
@@ -26,6 +28,8 @@ pub use action::{
 pub use compute::{plan, sha256_bytes, summarize};
 pub use health::{HealthFinding, HealthIssue, ReceiverView, SlotView};
 pub use settings::{check_value, setting_differs};
+pub use staleness::{Staleness, staleness};
+pub use target::only_targets;
 
 /// The JSON schema of a saved plan (`--json`, `--out`).
 pub fn plan_schema_json() -> String {
