@@ -156,7 +156,7 @@ pub fn apply(
     let mut touched: Vec<NodeName> = plan
         .actions
         .iter()
-        .filter_map(|action| NodeName::new(&action.node).ok())
+        .map(|action| action.node.clone())
         .collect();
     // What is planned after a Replan step may touch any member.
     if plan
@@ -343,10 +343,7 @@ impl Applier<'_> {
     }
 
     fn run_one(&self, number: usize, total: usize, action: &Action) -> Result<(), ApplyError> {
-        let node = NodeName::new(&action.node).map_err(|e| ApplyError::Failed {
-            node: self.cluster.primary.clone(),
-            message: format!("the plan names an invalid node {:?}: {e}", action.node),
-        })?;
+        let node = action.node.clone();
         let started = Instant::now();
         self.progress.start(number, total, action);
         let result = self.execute(&node, action, &|detail| {
@@ -425,24 +422,21 @@ impl Applier<'_> {
             });
         }
         for action in &plan.actions {
-            if let Ok(name) = NodeName::new(&action.node) {
-                if !self.sessions.contains_key(&name) {
-                    return Err(ApplyError::Failed {
-                        node: name,
-                        message:
-                            "the new plan touches a node this apply did not lock; run apply again"
-                                .into(),
-                    });
-                }
+            if !self.sessions.contains_key(&action.node) {
+                return Err(ApplyError::Failed {
+                    node: action.node.clone(),
+                    message: "the new plan touches a node this apply did not lock; run apply again"
+                        .into(),
+                });
             }
         }
         Ok(self.run(&plan.actions, plan.promotion.as_ref())?.done)
     }
 }
 
-/// The node an action names, for errors (plans are validated, so it is valid).
+/// The node an action names.
 fn node_name(action: &Action) -> NodeName {
-    NodeName::new(&action.node).unwrap_or_else(|_| NodeName::new("unknown").expect("a valid name"))
+    action.node.clone()
 }
 
 /// At the head of `actions`: the consecutive per-mirror groups that each

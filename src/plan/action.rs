@@ -135,7 +135,7 @@ impl Change {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Action {
-    pub node: String,
+    pub node: crate::model::NodeName,
     pub change: Change,
     #[serde(flatten)]
     pub kind: ActionKind,

@@ -188,7 +188,7 @@ impl<'a> Planner<'a> {
         precondition: Precondition,
     ) {
         self.actions.push(Action {
-            node: node.name.to_string(),
+            node: node.name.clone(),
             change,
             kind,
             reason: reason.into(),

@@ -200,8 +200,7 @@ impl Planner<'_> {
         // and says why if it still does not stream.
         let repairs_planned = slot_planned
             || self.actions.iter().any(|a| {
-                a.node == node.name.as_str()
-                    || (a.node == primary.name.as_str() && is_access_change(&a.kind))
+                a.node == node.name || (a.node == primary.name && is_access_change(&a.kind))
             });
         // A primary that (re)starts drops its walsenders: its mirrors reconnect.
         let primary_starts = self.settings.primary_just_started || self.starts(primary);

@@ -38,7 +38,7 @@ pub(super) fn passfiles_before_new_password(cluster: &Cluster, actions: &mut Vec
         } => cluster
             .nodes
             .iter()
-            .any(|node| node.name.as_str() == action.node && &node.postgres.passfile == path),
+            .any(|node| node.name == action.node && &node.postgres.passfile == path),
         _ => false,
     };
     let later: Vec<Action> = actions.drain(at..).collect();
@@ -74,8 +74,9 @@ impl Planner<'_> {
         if !raising {
             return;
         }
-        let is_restart =
-            |a: &Action, node: &str| a.node == node && matches!(a.kind, ActionKind::Restart { .. });
+        let is_restart = |a: &Action, node: &str| {
+            a.node.as_str() == node && matches!(a.kind, ActionKind::Restart { .. })
+        };
         let (Some(primary_at), Some(mirror_restart)) = (
             self.actions.iter().position(|a| is_restart(a, &primary)),
             self.actions
@@ -92,7 +93,7 @@ impl Planner<'_> {
         let first = self
             .actions
             .iter()
-            .position(|a| a.node == mirror.name.as_str())
+            .position(|a| a.node == mirror.name)
             .expect("the mirror has a restart action");
         let moved: Vec<Action> = self.actions.drain(first..=mirror_restart).collect();
         self.actions.splice(primary_at..primary_at, moved);

@@ -111,7 +111,7 @@ impl Planner<'_> {
                 // Gone once this plan ran: dropped by an earlier step, or
                 // the data directory is cloned anew (pg_replslot is not copied).
                 let gone_after_apply = self.actions.iter().any(|action| {
-                    action.node == node.name.as_str()
+                    action.node == node.name
                         && match &action.kind {
                             ActionKind::DropSlot { slot: s, .. } => s == slot,
                             ActionKind::Clone { .. } => true,

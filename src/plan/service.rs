@@ -61,7 +61,7 @@ impl Planner<'_> {
         let resets: Vec<String> = self
             .actions
             .iter()
-            .filter(|a| a.node == node.name.as_str())
+            .filter(|a| a.node == node.name)
             .filter_map(|a| match &a.kind {
                 ActionKind::ResetSetting { setting } => Some(setting.clone()),
                 _ => None,
@@ -127,8 +127,7 @@ impl Planner<'_> {
     /// The plan so far starts or restarts `node`.
     pub(super) fn starts(&self, node: &Node) -> bool {
         self.actions.iter().any(|a| {
-            a.node == node.name.as_str()
-                && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
+            a.node == node.name && matches!(a.kind, ActionKind::Restart { .. } | ActionKind::Start)
         })
     }
 }

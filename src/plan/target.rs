@@ -6,7 +6,8 @@ use super::action::{Finding, Plan};
 /// Keeps only the actions of nodes `target` matches, with a warning that
 /// the others were not planned.
 pub fn only_targets(plan: &mut Plan, target: &glob::Pattern) {
-    plan.actions.retain(|action| target.matches(&action.node));
+    plan.actions
+        .retain(|action| target.matches(action.node.as_str()));
     let names: Vec<&str> = plan
         .nodes
         .iter()

@@ -153,7 +153,7 @@ impl Planner<'_> {
     /// Whether the plan so far writes a file of `node` that `wanted` names.
     fn rewrites(&self, node: &Node, wanted: &dyn Fn(&str) -> bool) -> bool {
         self.actions.iter().any(|action| {
-            action.node == node.name.as_str()
+            action.node == node.name
                 && matches!(&action.kind, ActionKind::WriteFile { path, .. } if wanted(path))
         })
     }

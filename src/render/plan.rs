@@ -193,7 +193,7 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
     for node in &plan.nodes {
         let actions: Vec<&(usize, &Action)> = numbered
             .iter()
-            .filter(|(_, a)| a.node == node.name)
+            .filter(|(_, a)| a.node.as_str() == node.name)
             .collect();
         out.push_str(&format!(
             "\n{} {}: {} -> {}",

@@ -197,7 +197,7 @@ pub fn status_rows(
             let planned_changes = (changes_known && reached.is_some()).then(|| {
                 plan.actions
                     .iter()
-                    .filter(|a| a.node == node.name.as_str())
+                    .filter(|a| a.node == node.name)
                     .count()
             });
             let healthy = matches!(state, "active" | "standby" | "absent" | "standalone")
