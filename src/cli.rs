@@ -82,6 +82,19 @@ pub enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Every node's audit log merged in time order: what each apply did, step by step, and how it ended.
+    History {
+        #[arg(value_name = "FILE|DIR")]
+        file: String,
+        /// Only the records of this node.
+        #[arg(long, value_name = "NODE")]
+        node: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
     /// Remove the apply locks of a cluster's nodes, whoever holds them (after an apply died).
     ForceUnlock {
         #[arg(value_name = "FILE|DIR")]

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+pub use audit::{AUDIT_FILE, AuditRecord, merge_audit_logs, read_audit_log};
 pub use lock::{LOCK_NAME, LockHolder, force_unlock};
 pub use progress::Progress;
 

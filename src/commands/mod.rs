@@ -5,6 +5,7 @@ mod apply;
 mod check;
 mod cluster_files;
 mod demo;
+mod history;
 mod plan;
 mod promote;
 mod status;
@@ -79,6 +80,12 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
             &access.options(),
         ),
         Command::Status { file, json, access } => status::status(&file, json, &access.options()),
+        Command::History {
+            file,
+            node,
+            json,
+            access,
+        } => history::history(&file, node.as_deref(), json, &access.options()),
         Command::ForceUnlock { file, access } => apply::force_unlock(&file, &access.options()),
         Command::Facts { file, access } => {
             let cluster = one_cluster(&file)?;

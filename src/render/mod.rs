@@ -4,6 +4,7 @@
 
 mod check;
 mod health;
+mod history;
 mod plan;
 mod progress;
 mod status;
@@ -12,6 +13,7 @@ mod validation;
 
 pub use check::{CheckReport, check_json, check_text};
 pub use health::describe_health;
+pub use history::history_text;
 pub use plan::{Palette, describe_action, plan_text};
 pub use progress::{TextProgress, describe_staleness};
 pub use status::{NodeStatus, status_rows, status_text};

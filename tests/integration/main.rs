@@ -7,6 +7,7 @@ mod co_located;
 mod demo;
 mod examples;
 mod health;
+mod history;
 mod hostile;
 mod hosts;
 mod invalid_files;
