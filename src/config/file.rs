@@ -29,10 +29,47 @@ pub struct ClusterFile {
     #[schemars(required, with = "BTreeMap<String, NodeSection>")]
     #[schemars(extend("propertyNames" = { "pattern": "^[a-z0-9_-]{1,63}$" }, "minProperties" = 1))]
     pub nodes: Option<Spanned<Vec<NodeEntry>>>,
+    /// Files of the application around the database whose content follows each node's role, e.g. a read-only flag on mirrors.
+    #[schemars(with = "Option<Vec<RoleFileSection>>")]
+    pub files: Option<Spanned<Vec<Spanned<RoleFileSection>>>>,
+}
+
+/// One `[[files]]` entry: a file on every member whose content follows the node's role.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RoleFileSection {
+    /// The file on each node, absolute; `{node}` is replaced by the node's name. Written as the PostgreSQL OS user, atomically, keeping owner and mode.
+    #[schemars(required)]
+    pub path: Option<Spanned<String>>,
+    /// `whole` (default): each role's `content` is the whole file. `properties`: `key=value` lines, where a role may `set` and `unset` keys and every other line is kept.
+    #[schemars(regex(pattern = "^(whole|properties)$"))]
+    pub format: Option<Spanned<String>>,
+    /// What the primary's copy holds.
+    pub primary: Option<Spanned<RoleFileContent>>,
+    /// What a mirror's copy holds.
+    pub mirror: Option<Spanned<RoleFileContent>>,
+    /// What a standalone server's copy holds. Default: the primary's.
+    pub standalone: Option<Spanned<RoleFileContent>>,
+}
+
+/// What one role wants of a `[[files]]` file.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RoleFileContent {
+    /// The whole file (created when missing).
+    pub content: Option<Spanned<String>>,
+    /// Properties to set, `key = "value"` (format `properties`).
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub set: Option<Spanned<Vec<PropertyEntry>>>,
+    /// Properties to remove (format `properties`).
+    pub unset: Option<Spanned<Vec<String>>>,
 }
 
 /// One `name = value` of a settings table.
 pub type SettingEntry = (Spanned<String>, Spanned<SettingValue>);
+
+/// One `key = "value"` of a `[[files]]` role's `set`.
+pub type PropertyEntry = (Spanned<String>, Spanned<String>);
 
 /// One `[nodes.NAME]` table.
 pub type NodeEntry = (Spanned<String>, Spanned<NodeSection>);

@@ -8,8 +8,8 @@ use toml_edit::{Item, TableLike, Value};
 
 use super::file::{
     ClusterFile, ClusterSection, NodeDefaults, NodeSection, NodeTlsSection, PassphraseRef,
-    PostgresSection, ReplicationSection, ReplicationTlsSection, ServiceCommands, ServiceSpec,
-    SettingEntry, SshSection, TransportName,
+    PostgresSection, ReplicationSection, ReplicationTlsSection, RoleFileContent, RoleFileSection,
+    ServiceCommands, ServiceSpec, SettingEntry, SshSection, TransportName,
 };
 use super::{Problem, Rule, Spanned};
 use crate::model::SettingValue;
@@ -55,6 +55,7 @@ pub fn read_document(
         settings: table.optional("settings"),
         defaults: table.optional("defaults"),
         nodes: table.required("nodes"),
+        files: table.optional("files"),
     };
     table.finish();
     file
@@ -392,6 +393,64 @@ section!(NodeSection {
     ssh: optional,
     postgres: optional,
 } refuse "transport" => transport_not_here);
+section!(RoleFileSection {
+    path: required,
+    format: optional,
+    primary: optional,
+    mirror: optional,
+    standalone: optional,
+});
+section!(RoleFileContent {
+    content: optional,
+    set: optional,
+    unset: optional,
+});
+
+/// `[[files]]`: an array of tables (or of inline tables), each with its span.
+impl FromToml for Vec<Spanned<RoleFileSection>> {
+    fn from_toml(item: &Item, at: &Location, problems: &mut Vec<Problem>) -> Option<Self> {
+        let tables: Vec<(Item, Option<Range<usize>>)> = match item {
+            Item::ArrayOfTables(array) => array
+                .iter()
+                .map(|table| (Item::Table(table.clone()), table.span()))
+                .collect(),
+            Item::Value(Value::Array(array)) => array
+                .iter()
+                .map(|value| (Item::Value(value.clone()), value.span()))
+                .collect(),
+            _ => {
+                problems.push(wrong_type(item, at, "an array of tables ([[files]])"));
+                return None;
+            }
+        };
+        let mut files = Vec::new();
+        for (index, (table, span)) in tables.iter().enumerate() {
+            let entry_at = Location {
+                path: format!("{}[{index}]", at.path),
+                span: span.clone().unwrap_or_else(|| at.span.clone()),
+            };
+            if let Some(section) = RoleFileSection::from_toml(table, &entry_at, problems) {
+                files.push(Spanned::new(section, entry_at.span));
+            }
+        }
+        Some(files)
+    }
+}
+
+/// `set = { key = "value" }`: string values, each with its span.
+impl FromToml for Vec<(Spanned<String>, Spanned<String>)> {
+    fn from_toml(item: &Item, at: &Location, problems: &mut Vec<Problem>) -> Option<Self> {
+        let mut table = TableReader::open(item, at, problems)?;
+        let mut entries = Vec::new();
+        for (key, value_at, value) in table.entries() {
+            if let Some(text) = String::from_toml(value, &value_at, table.problems) {
+                entries.push((key, Spanned::new(text, value_at.span)));
+            }
+        }
+        Some(entries)
+    }
+}
+
 section!(NodeTlsSection {
     cert: required,
     key: required

@@ -64,7 +64,12 @@ fn type_name(schema: &Value, root: &Value) -> String {
         return names.join(" or ");
     }
     match resolved.get("type").and_then(Value::as_str) {
-        Some("array") => "array of strings".to_owned(),
+        Some("array") => match resolved.get("items") {
+            Some(items) if properties(resolve(items, root).0).is_some() => {
+                "array of tables".to_owned()
+            }
+            _ => "array of strings".to_owned(),
+        },
         Some("object") => match resolved
             .get("additionalProperties")
             .filter(|v| v.is_object())
@@ -91,6 +96,15 @@ fn section(
     if let Some(name) = definition {
         if !seen.insert(name.to_owned()) {
             return;
+        }
+    }
+    // `[[files]]`: an array of tables; its keys' tables are `[files.KEY]`.
+    if let Some(items) = schema
+        .get("items")
+        .filter(|_| schema.get("type").and_then(Value::as_str) == Some("array"))
+    {
+        if properties(resolve(items, root).0).is_some() {
+            return section(out, items, root, &format!("[{path}]"), seen);
         }
     }
     // `[nodes.NAME]`: a table of user-named tables.
@@ -146,7 +160,10 @@ fn section(
         let child = if path.is_empty() {
             key.clone()
         } else {
-            format!("{path}.{key}")
+            format!(
+                "{}.{key}",
+                path.trim_start_matches('[').trim_end_matches(']')
+            )
         };
         let (resolved, _) = resolve(property, root);
         match resolved.get("anyOf").and_then(Value::as_array) {

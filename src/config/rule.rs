@@ -49,6 +49,8 @@ pub enum Rule {
     TlsFileMissing,
     /// `expiry_warning_days` outside 0..=3650.
     InvalidExpiryWarning,
+    /// A `[[files]]` entry mirrorset cannot write as asked (no role table, content and keys mixed, a key or value a properties file cannot carry, a path twice).
+    InvalidRoleFile,
     /// A size without a valid PostgreSQL unit, or out of range.
     InvalidSize,
     /// A port outside 1..=65535.
@@ -85,7 +87,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 38] = [
+    pub const ALL: [Rule; 39] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -108,6 +110,7 @@ impl Rule {
         Self::TlsMissing,
         Self::TlsFileMissing,
         Self::InvalidExpiryWarning,
+        Self::InvalidRoleFile,
         Self::InvalidSize,
         Self::InvalidPort,
         Self::InvalidConnectionLimit,
@@ -167,6 +170,9 @@ impl Rule {
             }
             Self::TlsFileMissing => "A TLS file named in the file does not exist.",
             Self::InvalidExpiryWarning => "`expiry_warning_days` outside 0..=3650.",
+            Self::InvalidRoleFile => {
+                "A `[[files]]` entry mirrorset cannot write as asked (no role table, content and keys mixed, a key or value a properties file cannot carry, a path twice)."
+            }
             Self::InvalidSize => "A size without a valid PostgreSQL unit, or out of range.",
             Self::InvalidPort => "A port outside 1..=65535.",
             Self::InvalidConnectionLimit => "A `connection_limit` that would lock mirrors out.",
@@ -225,6 +231,7 @@ impl Rule {
             Self::TlsMissing => "config::tls_missing",
             Self::TlsFileMissing => "config::tls_file_missing",
             Self::InvalidExpiryWarning => "config::invalid_expiry_warning",
+            Self::InvalidRoleFile => "config::invalid_role_file",
             Self::InvalidSize => "config::invalid_size",
             Self::InvalidPort => "config::invalid_port",
             Self::InvalidConnectionLimit => "config::invalid_connection_limit",

@@ -15,8 +15,8 @@ use super::file::{
 use super::{Problem, Rule, Spanned};
 use crate::model::{
     Access, Cluster, ClusterName, IdentifierError, Node, NodeName, NodeState, NodeTls,
-    PassphraseSource, PostgresLayout, Replication, ReplicationTls, ReplicationTransport, RoleName,
-    ServiceControl, SettingValue, Settings, Size, SlotName, SshTarget,
+    PassphraseSource, PostgresLayout, Replication, ReplicationTls, ReplicationTransport, RoleFile,
+    RoleFileEdit, RoleName, ServiceControl, SettingValue, Settings, Size, SlotName, SshTarget,
 };
 use crate::model::{GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind};
 
@@ -59,7 +59,14 @@ pub fn validate(file: ClusterFile, path: &Path, problems: &mut Vec<Problem>) -> 
         .and_then(|replication| replication.transport.as_ref())
         .and_then(|transport| check.transport(transport))
         .unwrap_or(ReplicationTransport::Plain);
-    let nodes = check.nodes(file.nodes.as_ref(), defaults, &settings, transport);
+    let mut nodes = check.nodes(file.nodes.as_ref(), defaults, &settings, transport);
+    let role_files = check.role_files(file.files.as_ref());
+    for checked in &mut nodes {
+        checked.node.role_files = role_files
+            .iter()
+            .map(|file| file.for_node(checked.node.name.as_str()))
+            .collect();
+    }
     let primary = primary.and_then(|primary| check.primary(&primary, &nodes));
     let replication = file
         .replication
@@ -712,6 +719,7 @@ impl Checker<'_> {
                 access: access?,
                 ssh: ssh?,
                 postgres: postgres?,
+                role_files: Vec::new(),
             },
             state_span: section.state.as_ref().map(|state| state.span.clone()),
         })
@@ -949,6 +957,188 @@ impl Checker<'_> {
             log_file: log_file?,
             os_user: os_user?.unwrap_or_else(|| DEFAULT_OS_USER.to_owned()),
         })
+    }
+
+    /// `[[files]]`: each entry's path, format and role tables, every
+    /// key and value one a properties file carries.
+    fn role_files(
+        &mut self,
+        files: Option<&Spanned<Vec<Spanned<super::file::RoleFileSection>>>>,
+    ) -> Vec<RoleFile> {
+        let Some(files) = files else {
+            return Vec::new();
+        };
+        let mut checked: Vec<RoleFile> = Vec::new();
+        let mut seen: Vec<(String, Range<usize>)> = Vec::new();
+        for (index, entry) in files.iter().enumerate() {
+            let what = format!("files[{index}].path");
+            let Some(path) = self.remote_path(entry.path.as_ref(), &what, "") else {
+                continue;
+            };
+            let path_span = entry
+                .path
+                .as_ref()
+                .map(|p| p.span.clone())
+                .unwrap_or(entry.span.clone());
+            if let Some((_, first)) = seen.iter().find(|(p, _)| *p == path) {
+                self.report(
+                    Problem::new(
+                        Rule::InvalidRoleFile,
+                        format!("{path} is named by two [[files]] entries"),
+                    )
+                    .at(path_span.clone(), "again")
+                    .at(first.clone(), "first here")
+                    .help("give each file one entry, with a table per role"),
+                );
+                continue;
+            }
+            seen.push((path.clone(), path_span));
+            let properties = match entry.format.as_ref() {
+                None => false,
+                Some(format) if format.value == "whole" => false,
+                Some(format) if format.value == "properties" => true,
+                Some(format) => {
+                    self.report(
+                        Problem::new(Rule::InvalidRoleFile, format!("format {:?} is not one mirrorset writes", format.value))
+                            .at(format.span.clone(), "expected \"whole\" or \"properties\"")
+                            .help("\"whole\": each role's content is the file; \"properties\": set and unset key=value lines"),
+                    );
+                    continue;
+                }
+            };
+            if entry.primary.is_none() && entry.mirror.is_none() && entry.standalone.is_none() {
+                self.report(
+                    Problem::new(Rule::InvalidRoleFile, format!("{path} names no role"))
+                        .at(entry.span.clone(), "no primary, mirror or standalone table")
+                        .help("e.g. primary = { content = \"master\\n\" } and mirror = { content = \"ro\\n\" }"),
+                );
+                continue;
+            }
+            let mut edit = |content: Option<&Spanned<super::file::RoleFileContent>>| {
+                content.map(|content| self.role_file_edit(content, properties))
+            };
+            let (primary, mirror, standalone) = (
+                edit(entry.primary.as_ref()),
+                edit(entry.mirror.as_ref()),
+                edit(entry.standalone.as_ref()),
+            );
+            let (Ok(primary), Ok(mirror), Ok(standalone)) = (
+                primary.transpose(),
+                mirror.transpose(),
+                standalone.transpose(),
+            ) else {
+                continue;
+            };
+            checked.push(RoleFile {
+                path,
+                primary,
+                mirror,
+                standalone,
+            });
+        }
+        checked
+    }
+
+    /// One role's table: `content`, or `set`/`unset` in a properties file.
+    /// None (reported) when it cannot be written.
+    fn role_file_edit(
+        &mut self,
+        content: &Spanned<super::file::RoleFileContent>,
+        properties: bool,
+    ) -> Result<RoleFileEdit, ()> {
+        let keys_given = content.set.is_some() || content.unset.is_some();
+        let problem = |message: &str, span: Range<usize>, help: &str| {
+            Problem::new(Rule::InvalidRoleFile, message.to_owned())
+                .at(span, "here")
+                .help(help.to_owned())
+        };
+        match (&content.content, keys_given, properties) {
+            (Some(_), true, _) => {
+                self.report(problem("a role table has content and keys", content.span.clone(), "content replaces the whole file; set and unset edit a properties file: use one"));
+                Err(())
+            }
+            (Some(text), false, false) => {
+                if text.contains('\0') {
+                    self.report(problem(
+                        "the content holds a NUL byte",
+                        text.span.clone(),
+                        "a file's text cannot hold NUL",
+                    ));
+                    return Err(());
+                }
+                Ok(RoleFileEdit::Content(text.value.clone()))
+            }
+            (Some(text), false, true) => {
+                self.report(problem(
+                    "content in a format = \"properties\" entry",
+                    text.span.clone(),
+                    "use set and unset, or format = \"whole\"",
+                ));
+                Err(())
+            }
+            (None, true, false) => {
+                self.report(problem(
+                    "set and unset edit a properties file",
+                    content.span.clone(),
+                    "add format = \"properties\" to the entry",
+                ));
+                Err(())
+            }
+            (None, false, _) => {
+                self.report(problem(
+                    "a role table with nothing in it",
+                    content.span.clone(),
+                    "give it content, or set and unset",
+                ));
+                Err(())
+            }
+            (None, true, true) => {
+                let mut set = std::collections::BTreeMap::new();
+                let mut ok = true;
+                for (key, value) in content.set.iter().flat_map(|set| set.iter()) {
+                    ok &= self.property_key(key);
+                    if value.chars().any(char::is_control) {
+                        self.report(problem(
+                            &format!("the value of {} holds a control character", key.value),
+                            value.span.clone(),
+                            "a properties value is one line",
+                        ));
+                        ok = false;
+                    }
+                    set.insert(key.value.clone(), value.value.clone());
+                }
+                let mut unset = std::collections::BTreeSet::new();
+                if let Some(keys) = &content.unset {
+                    for key in keys.iter() {
+                        ok &= self.property_key(&Spanned::new(key.clone(), keys.span.clone()));
+                        unset.insert(key.clone());
+                    }
+                }
+                if ok {
+                    Ok(RoleFileEdit::Properties { set, unset })
+                } else {
+                    Err(())
+                }
+            }
+        }
+    }
+
+    /// A key a properties line carries as written: no separator, space,
+    /// escape, comment mark or control character.
+    fn property_key(&mut self, key: &Spanned<String>) -> bool {
+        let bad = key.is_empty()
+            || key.starts_with(['#', '!'])
+            || key
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '=' | ':' | '\\'));
+        if bad {
+            self.report(
+                Problem::new(Rule::InvalidRoleFile, format!("{:?} is not a key a properties file carries as written", key.value))
+                    .at(key.span.clone(), "not a plain key")
+                    .help("keys are written key=value: no spaces, '=', ':', backslash, or leading '#' or '!'"),
+            );
+        }
+        !bad
     }
 
     fn remote_path(

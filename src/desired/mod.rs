@@ -5,6 +5,7 @@
 mod conf;
 mod conninfo;
 mod hba;
+mod properties;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ pub use conf::{
 };
 pub use conninfo::conninfo;
 pub use hba::{BrokenBlock, HbaBlock, block_contents, hba_block_lines, locate_block, with_block};
+pub use properties::edit_properties;
 
 use crate::model::{
     Cluster, Node, NodeName, NodeState, ReplicationTransport, Secret, SettingValue, SlotName,
@@ -48,10 +50,12 @@ pub struct ReadPaths {
     pub auto_conf: String,
     pub hba: String,
     pub tls: TlsPaths,
+    /// The `[[files]]` of the application around the database.
+    pub role_files: Vec<String>,
 }
 
 impl ReadPaths {
-    pub fn all(&self) -> [&str; 6] {
+    pub fn all(&self) -> Vec<&str> {
         [
             &self.postgresql_conf,
             &self.mirrorset_conf,
@@ -60,6 +64,10 @@ impl ReadPaths {
             &self.tls.ca,
             &self.tls.cert,
         ]
+        .into_iter()
+        .chain(&self.role_files)
+        .map(String::as_str)
+        .collect()
     }
 }
 
@@ -71,6 +79,11 @@ pub fn read_paths(node: &Node) -> ReadPaths {
         auto_conf: format!("{}/postgresql.auto.conf", layout.data_dir),
         hba: format!("{}/pg_hba.conf", layout.config_dir),
         tls: tls_paths(node),
+        role_files: node
+            .role_files
+            .iter()
+            .map(|file| file.path.clone())
+            .collect(),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Node {
     pub access: Access,
     pub ssh: SshTarget,
     pub postgres: PostgresLayout,
+    /// The `[[files]]` of the cluster file, with this node's paths.
+    pub role_files: Vec<super::RoleFile>,
 }
 
 /// How mirrorset reaches the node.

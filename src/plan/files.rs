@@ -5,11 +5,13 @@
 
 use super::action::{ActionKind, Change, Precondition};
 use super::compute::{Planner, sha256};
-use crate::desired::{include_line_present, read_paths, with_block, with_include_line};
+use crate::desired::{
+    DesiredRole, edit_properties, include_line_present, read_paths, with_block, with_include_line,
+};
 use crate::facts::Reached;
 use crate::facts::observed::PassfileFacts;
 use crate::facts::parse::conf_settings;
-use crate::model::{Node, Secret};
+use crate::model::{Node, RoleFileEdit, Secret};
 
 fn file_precondition(path: &str, before: Option<&str>) -> Precondition {
     Precondition::FileUnchanged {
@@ -115,7 +117,52 @@ impl Planner<'_> {
                 format!("{hba_path} does not exist; replication access cannot be granted"),
             ),
         }
+        // The application's files follow the role too; PostgreSQL does not read them.
+        self.plan_role_files(node, facts);
         changed
+    }
+
+    /// `[[files]]`: each file as the node's desired role wants it.
+    pub(super) fn plan_role_files(&mut self, node: &Node, facts: &Reached) {
+        let role = self.desired_node(node).role;
+        for file in &node.role_files {
+            let (edit, role_name) = match role {
+                DesiredRole::Primary => (file.primary.as_ref(), "primary"),
+                DesiredRole::Mirror => (file.mirror.as_ref(), "mirror"),
+                DesiredRole::Standalone => (
+                    file.standalone.as_ref().or(file.primary.as_ref()),
+                    "standalone",
+                ),
+                DesiredRole::Absent => (None, "absent"),
+            };
+            let Some(edit) = edit else {
+                continue;
+            };
+            let found = facts.files.text(&file.path);
+            let after = match (edit, found) {
+                (RoleFileEdit::Content(content), _) => content.clone(),
+                (RoleFileEdit::Properties { set, unset }, Some(text)) => {
+                    edit_properties(text, set, unset)
+                }
+                (RoleFileEdit::Properties { .. }, None) => {
+                    self.warn(
+                        Some(node),
+                        format!(
+                            "{} does not exist; a properties file is edited, never created",
+                            file.path
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let reason = match found {
+                None => format!("[[files]]: it is missing on this {role_name}"),
+                Some(_) => {
+                    format!("[[files]]: this {role_name}'s copy differs from the cluster file")
+                }
+            };
+            self.plan_file(node, file.path.clone(), found, after, 0o644, &reason);
+        }
     }
 
     /// Warns of rules before the managed block that could decide replication first.
@@ -356,7 +403,11 @@ impl Planner<'_> {
                         .hba()
                         .and_then(|hba| with_block(hba, &primary_desired.hba_lines).ok()),
                 );
-                for own in [&paths.tls.ca, &paths.tls.cert] {
+                // Outside the data directory: the copy does not touch them.
+                for own in [&paths.tls.ca, &paths.tls.cert]
+                    .into_iter()
+                    .chain(&paths.role_files)
+                {
                     files.set(own, facts.files.text(own).map(str::to_owned));
                 }
                 predicted.files = files;

@@ -15,6 +15,7 @@ mod load;
 mod ownership;
 mod plan;
 mod renderers;
+mod role_files;
 mod scenarios;
 mod schema;
 mod secrets;

@@ -910,6 +910,26 @@ fn scenarios() -> Vec<Scenario> {
                 "/var/lib/postgresql/15/mirrorset-audit.jsonl".into(),
             ];
         }),
+        (
+            "role-files-follow-the-role",
+            Some((
+                "[settings]\nwork_mem = \"16MB\"\n",
+                "[settings]\nwork_mem = \"16MB\"\n\n[[files]]\npath    = \"/opt/app/conf/configurations.properties\"\nformat  = \"properties\"\nprimary = { unset = [\"readonly.mode\"] }\nmirror  = { set = { \"readonly.mode\" = \"true\" } }\n\n[[files]]\npath    = \"/opt/app/conf/serverstate.conf\"\nprimary = { content = \"master\\n\" }\nmirror  = { content = \"ro\\n\" }\n",
+            )),
+            |_, o| {
+                // Installed as read-only servers everywhere, db3 missing its state file.
+                for node in ["db1", "db2", "db3"] {
+                    let files = &mut reached(o, node).files;
+                    files.set(
+                        "/opt/app/conf/configurations.properties",
+                        Some("# app\nreadonly.mode=true\nport=8443\n".into()),
+                    );
+                    if node != "db3" {
+                        files.set("/opt/app/conf/serverstate.conf", Some("ro\n".into()));
+                    }
+                }
+            },
+        ),
         ("record-of-another-cluster", None, |_, o| {
             reached(o, "db2").owned.as_mut().unwrap().cluster = "elsewhere".into();
         }),
