@@ -276,6 +276,41 @@ impl Applier<'_> {
                 Ok(None)
             }
             ActionKind::RetireRole { user: retired, .. } => self.retire_role(name, retired),
+            ActionKind::RunHook {
+                hook,
+                argv,
+                old_role,
+                new_role,
+            } => {
+                let Some((program, args)) = argv.split_first() else {
+                    return Err(self.failed(name, format!("hook {hook} names no program")));
+                };
+                let command = RemoteCommand::new(program.as_str())
+                    .args(args)
+                    .env("MIRRORSET_CLUSTER", self.cluster.name.as_str())
+                    .env("MIRRORSET_NODE", name.as_str())
+                    .env("MIRRORSET_OLD_ROLE", old_role.as_str())
+                    .env("MIRRORSET_NEW_ROLE", new_role.as_str())
+                    .timeout(HOOK_TIMEOUT);
+                // As the login user: the application is not PostgreSQL's.
+                let output = transport.exec(&command)?;
+                if !output.success() {
+                    return Err(self.failed(
+                        name,
+                        format!(
+                            "hook {hook} failed: {}; nothing after it was done",
+                            output.failure_reason()
+                        ),
+                    ));
+                }
+                let said = output.stdout_text().trim().to_owned();
+                Ok((!said.is_empty()).then(|| format!("it said: {said}")))
+            }
+            ActionKind::Fence {
+                argv,
+                old_node,
+                old_host,
+            } => self.fence(name, argv, old_node, old_host),
             ActionKind::Clone { .. } => self.clone_data(name, &action.kind, advance),
             ActionKind::Reload => {
                 match layout.service {
@@ -840,7 +875,56 @@ impl Applier<'_> {
     }
 }
 
+/// How long a role-change hook may run (an application's daemon stopping).
+const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl Applier<'_> {
+    /// `[hooks] fence`, on this machine: the old primary must be cut off
+    /// before `name` is promoted, or the promotion is refused.
+    fn fence(
+        &self,
+        name: &NodeName,
+        argv: &[String],
+        old_node: &str,
+        old_host: &str,
+    ) -> Result<Option<String>, ApplyError> {
+        let Some((program, args)) = argv.split_first() else {
+            return Err(self.failed(name, "the fence hook names no program"));
+        };
+        let output = std::process::Command::new(program)
+            .args(args)
+            .env("MIRRORSET_CLUSTER", self.cluster.name.as_str())
+            .env("MIRRORSET_NODE", old_node)
+            .env("MIRRORSET_HOST", old_host)
+            .env("MIRRORSET_NEW_PRIMARY", name.as_str())
+            .stdin(std::process::Stdio::null())
+            .output();
+        let refused = |why: String| {
+            self.failed(
+                name,
+                format!(
+                    "fencing {old_node} failed ({why}): {name} is not promoted, since {old_node} could still take writes; fence it by hand, then apply again"
+                ),
+            )
+        };
+        match output {
+            Err(error) => Err(refused(format!("{program} could not run: {error}"))),
+            Ok(output) if !output.status.success() => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                Err(refused(format!(
+                    "{program} exited with {}{}",
+                    output.status,
+                    if stderr.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!("; it said: {}", stderr.trim())
+                    }
+                )))
+            }
+            Ok(_) => Ok(Some(format!("{old_node} fenced"))),
+        }
+    }
+
     /// Ends a former replication role: its sessions, its pg_rewind grants,
     /// then the role itself, or only its login where objects depend on it
     /// (dropping those is never mirrorset's call).

@@ -32,6 +32,23 @@ pub struct ClusterFile {
     /// Files of the application around the database whose content follows each node's role, e.g. a read-only flag on mirrors.
     #[schemars(with = "Option<Vec<RoleFileSection>>")]
     pub files: Option<Spanned<Vec<Spanned<RoleFileSection>>>>,
+    /// Programs run around a change of role, as plan actions: shown, checked for staleness and audited.
+    pub hooks: Option<Spanned<HooksSection>>,
+}
+
+/// Each hook is an argv list (`["sudo", "-n", "systemctl", "stop", "app"]`), never a shell string. The environment carries MIRRORSET_CLUSTER, MIRRORSET_NODE, MIRRORSET_OLD_ROLE and MIRRORSET_NEW_ROLE (`primary`, `mirror`, `standalone`).
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HooksSection {
+    /// Run on a node, as its SSH user, before its server's role changes: on the old primary before it stops, on a mirror before its promotion. A failure stops the apply before anything irreversible.
+    #[schemars(length(min = 1))]
+    pub before_role_change: Option<Spanned<Vec<String>>>,
+    /// Run on a node, as its SSH user, once its new role is in effect.
+    #[schemars(length(min = 1))]
+    pub after_role_change: Option<Spanned<Vec<String>>>,
+    /// Run on the machine mirrorset runs on during a failover, before the promotion, with MIRRORSET_NODE and MIRRORSET_HOST naming the old primary. A failure refuses the promotion.
+    #[schemars(length(min = 1))]
+    pub fence: Option<Spanned<Vec<String>>>,
 }
 
 /// One `[[files]]` entry: a file on every member whose content follows the node's role.

@@ -7,9 +7,9 @@ use std::ops::Range;
 use toml_edit::{Item, TableLike, Value};
 
 use super::file::{
-    ClusterFile, ClusterSection, NodeDefaults, NodeSection, NodeTlsSection, PassphraseRef,
-    PostgresSection, ReplicationSection, ReplicationTlsSection, RoleFileContent, RoleFileSection,
-    ServiceCommands, ServiceSpec, SettingEntry, SshSection, TransportName,
+    ClusterFile, ClusterSection, HooksSection, NodeDefaults, NodeSection, NodeTlsSection,
+    PassphraseRef, PostgresSection, ReplicationSection, ReplicationTlsSection, RoleFileContent,
+    RoleFileSection, ServiceCommands, ServiceSpec, SettingEntry, SshSection, TransportName,
 };
 use super::{Problem, Rule, Spanned};
 use crate::model::SettingValue;
@@ -56,6 +56,7 @@ pub fn read_document(
         defaults: table.optional("defaults"),
         nodes: table.required("nodes"),
         files: table.optional("files"),
+        hooks: table.optional("hooks"),
     };
     table.finish();
     file
@@ -399,6 +400,11 @@ section!(RoleFileSection {
     primary: optional,
     mirror: optional,
     standalone: optional,
+});
+section!(HooksSection {
+    before_role_change: optional,
+    after_role_change: optional,
+    fence: optional,
 });
 section!(RoleFileContent {
     content: optional,

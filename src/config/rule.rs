@@ -51,6 +51,8 @@ pub enum Rule {
     InvalidExpiryWarning,
     /// A `[[files]]` entry mirrorset cannot write as asked (no role table, content and keys mixed, a key or value a properties file cannot carry, a path twice).
     InvalidRoleFile,
+    /// A hook with no program, or an argument holding NUL.
+    InvalidHook,
     /// A size without a valid PostgreSQL unit, or out of range.
     InvalidSize,
     /// A port outside 1..=65535.
@@ -87,7 +89,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 39] = [
+    pub const ALL: [Rule; 40] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -111,6 +113,7 @@ impl Rule {
         Self::TlsFileMissing,
         Self::InvalidExpiryWarning,
         Self::InvalidRoleFile,
+        Self::InvalidHook,
         Self::InvalidSize,
         Self::InvalidPort,
         Self::InvalidConnectionLimit,
@@ -170,6 +173,7 @@ impl Rule {
             }
             Self::TlsFileMissing => "A TLS file named in the file does not exist.",
             Self::InvalidExpiryWarning => "`expiry_warning_days` outside 0..=3650.",
+            Self::InvalidHook => "A hook with no program, or an argument holding NUL.",
             Self::InvalidRoleFile => {
                 "A `[[files]]` entry mirrorset cannot write as asked (no role table, content and keys mixed, a key or value a properties file cannot carry, a path twice)."
             }
@@ -232,6 +236,7 @@ impl Rule {
             Self::TlsFileMissing => "config::tls_file_missing",
             Self::InvalidExpiryWarning => "config::invalid_expiry_warning",
             Self::InvalidRoleFile => "config::invalid_role_file",
+            Self::InvalidHook => "config::invalid_hook",
             Self::InvalidSize => "config::invalid_size",
             Self::InvalidPort => "config::invalid_port",
             Self::InvalidConnectionLimit => "config::invalid_connection_limit",

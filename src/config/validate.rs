@@ -14,7 +14,7 @@ use super::file::{
 };
 use super::{Problem, Rule, Spanned};
 use crate::model::{
-    Access, Cluster, ClusterName, IdentifierError, Node, NodeName, NodeState, NodeTls,
+    Access, Cluster, ClusterName, Hooks, IdentifierError, Node, NodeName, NodeState, NodeTls,
     PassphraseSource, PostgresLayout, Replication, ReplicationTls, ReplicationTransport, RoleFile,
     RoleFileEdit, RoleName, ServiceControl, SettingValue, Settings, Size, SlotName, SshTarget,
 };
@@ -61,6 +61,7 @@ pub fn validate(file: ClusterFile, path: &Path, problems: &mut Vec<Problem>) -> 
         .unwrap_or(ReplicationTransport::Plain);
     let mut nodes = check.nodes(file.nodes.as_ref(), defaults, &settings, transport);
     let role_files = check.role_files(file.files.as_ref());
+    let hooks = check.hooks(file.hooks.as_ref());
     for checked in &mut nodes {
         checked.node.role_files = role_files
             .iter()
@@ -95,6 +96,7 @@ pub fn validate(file: ClusterFile, path: &Path, problems: &mut Vec<Problem>) -> 
             .map(|(key, value)| (key, value.value))
             .collect(),
         nodes: nodes.into_iter().map(|checked| checked.node).collect(),
+        hooks,
     })
 }
 
@@ -957,6 +959,43 @@ impl Checker<'_> {
             log_file: log_file?,
             os_user: os_user?.unwrap_or_else(|| DEFAULT_OS_USER.to_owned()),
         })
+    }
+
+    /// `[hooks]`: each an argv whose program is named and whose arguments
+    /// a remote argv carries (anything but NUL).
+    fn hooks(&mut self, hooks: Option<&Spanned<super::file::HooksSection>>) -> Hooks {
+        let Some(hooks) = hooks else {
+            return Hooks::default();
+        };
+        let mut argv = |name: &str, written: Option<&Spanned<Vec<String>>>| {
+            let written = written?;
+            let problem = if written
+                .first()
+                .is_none_or(|program| program.trim().is_empty())
+            {
+                Some("names no program")
+            } else if written.iter().any(|arg| arg.contains('\0')) {
+                Some("has an argument holding NUL")
+            } else {
+                None
+            };
+            match problem {
+                Some(problem) => {
+                    self.report(
+                        Problem::new(Rule::InvalidHook, format!("hooks.{name} {problem}"))
+                            .at(written.span.clone(), "here")
+                            .help("a hook is an argv list, e.g. [\"sudo\", \"-n\", \"systemctl\", \"stop\", \"app\"]"),
+                    );
+                    None
+                }
+                None => Some(written.value.clone()),
+            }
+        };
+        Hooks {
+            before_role_change: argv("before_role_change", hooks.before_role_change.as_ref()),
+            after_role_change: argv("after_role_change", hooks.after_role_change.as_ref()),
+            fence: argv("fence", hooks.fence.as_ref()),
+        }
     }
 
     /// `[[files]]`: each entry's path, format and role tables, every

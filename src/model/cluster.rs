@@ -17,6 +17,7 @@ pub struct Cluster {
     pub settings: Settings,
     /// In file order.
     pub nodes: Vec<Node>,
+    pub hooks: super::Hooks,
 }
 
 impl Cluster {

@@ -4,6 +4,7 @@
 
 mod cluster;
 mod duration;
+mod hooks;
 mod identifier;
 mod lsn;
 mod node;
@@ -21,6 +22,7 @@ mod tls;
 
 pub use cluster::Cluster;
 pub use duration::GucDuration;
+pub use hooks::Hooks;
 pub use identifier::{ClusterName, IdentifierError, NodeName, RoleName, SlotName};
 pub use lsn::Lsn;
 pub use node::{Access, Node, NodeTls, PostgresLayout, SshTarget};

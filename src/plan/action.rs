@@ -199,6 +199,23 @@ pub enum ActionKind {
         /// "passfile", "TLS key", …
         what: String,
     },
+    /// A `[hooks]` program on the node, as its SSH user, with the
+    /// MIRRORSET_* environment; a failure stops the apply.
+    RunHook {
+        /// "before_role_change" or "after_role_change".
+        hook: String,
+        argv: Vec<String>,
+        old_role: String,
+        new_role: String,
+    },
+    /// `[hooks] fence` on the operator's machine before a failover's
+    /// promotion of this node; a failure refuses the promotion.
+    Fence {
+        argv: Vec<String>,
+        /// The old primary, to be fenced.
+        old_node: String,
+        old_host: String,
+    },
     /// pg_basebackup from the primary with the node's slot.
     Clone {
         from_node: String,

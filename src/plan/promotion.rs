@@ -314,6 +314,41 @@ impl<'a> Planner<'a> {
         let target = case.target;
         let facts = self.facts(target).expect("a promotion target was reached");
         let old_name = case.old.map(|n| n.name.to_string()).or(case.gone.clone());
+        // Before anything changes: a failover's fence (the old primary cut
+        // off), then the application's own steps: its daemon stops on the
+        // old primary, then on the mirror to be promoted.
+        if let (PromotionKind::Failover, Some(fence)) =
+            (case.kind, self.cluster.hooks.fence.clone())
+        {
+            let old = old_name
+                .clone()
+                .unwrap_or_else(|| "the old primary".to_owned());
+            let old_host = self
+                .cluster
+                .nodes
+                .iter()
+                .find(|node| node.name.as_str() == old)
+                .map(|node| node.host.clone())
+                .unwrap_or_default();
+            self.push(
+                target,
+                Change::Step,
+                ActionKind::Fence {
+                    argv: fence,
+                    old_node: old.clone(),
+                    old_host,
+                },
+                format!(
+                    "failover: {old} is cut off before {} is promoted, so it can never take writes beside it",
+                    target.name
+                ),
+                Precondition::None,
+            );
+        }
+        if let (Some(old), true) = (case.old, case.old_running) {
+            self.hook(old, Hook::Before, "primary", "mirror");
+        }
+        self.hook(target, Hook::Before, "mirror", "primary");
         // The slots the other members will use, made while the target is a
         // mirror: they are there from its first moment as primary.
         let mut slots = facts.slots.clone();
@@ -408,6 +443,7 @@ impl<'a> Planner<'a> {
         promoted.replay_paused = None;
         promoted.slots = slots;
         self.plan_primary(target, &promoted);
+        self.hook(target, Hook::After, "mirror", "primary");
 
         let cluster = self.cluster;
         for node in cluster
@@ -427,6 +463,7 @@ impl<'a> Planner<'a> {
             }
             let first = self.actions.len();
             self.plan_mirror_with(old, &stopped);
+            self.hook(old, Hook::After, "primary", "mirror");
             if case.kind == PromotionKind::Switchover {
                 for action in &mut self.actions[first..] {
                     if matches!(action.kind, ActionKind::Rewind { .. }) {
@@ -445,6 +482,53 @@ impl<'a> Planner<'a> {
             writes_stop_at,
             writes_resume_after,
         }
+    }
+}
+
+/// Which `[hooks]` program runs around a role change.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Hook {
+    Before,
+    After,
+}
+
+impl Planner<'_> {
+    /// A role-change hook on `node`, when the cluster file names one.
+    pub(super) fn hook(&mut self, node: &Node, hook: Hook, old_role: &str, new_role: &str) {
+        let hooks = &self.cluster.hooks;
+        let (name, argv, when) = match hook {
+            Hook::Before => (
+                "before_role_change",
+                hooks.before_role_change.clone(),
+                "before",
+            ),
+            Hook::After => ("after_role_change", hooks.after_role_change.clone(), "once"),
+        };
+        let Some(argv) = argv else {
+            return;
+        };
+        let reason = match hook {
+            Hook::Before => format!(
+                "[hooks] {name}: {} goes from {old_role} to {new_role}; run {when} its server changes",
+                node.name
+            ),
+            Hook::After => format!(
+                "[hooks] {name}: {} is {new_role} now (was {old_role}); run {when} the new role is in effect",
+                node.name
+            ),
+        };
+        self.push(
+            node,
+            Change::Step,
+            ActionKind::RunHook {
+                hook: name.to_owned(),
+                argv,
+                old_role: old_role.to_owned(),
+                new_role: new_role.to_owned(),
+            },
+            reason,
+            Precondition::None,
+        );
     }
 }
 

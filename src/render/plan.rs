@@ -77,6 +77,23 @@ pub fn describe_action(action: &Action) -> String {
         ActionKind::WaitStreaming { upstream } => format!("wait until streaming from {upstream}"),
         ActionKind::Replan => "read every node again, then plan and show the rest".to_owned(),
         ActionKind::RemoveFile { path, what } => format!("remove {path} ({what})"),
+        ActionKind::RunHook {
+            hook,
+            argv,
+            old_role,
+            new_role,
+        } => format!(
+            "hook {hook} ({old_role} -> {new_role}): {}",
+            quoted(argv)
+        ),
+        ActionKind::Fence {
+            argv,
+            old_node,
+            old_host,
+        } => format!(
+            "fence {old_node} ({old_host}) from this machine: {}",
+            quoted(argv)
+        ),
         ActionKind::RetireRole {
             user,
             owned_objects,
@@ -94,6 +111,14 @@ pub fn describe_action(action: &Action) -> String {
         ),
         other => format!("sql: {}", other.sql_preview().unwrap_or_default()),
     }
+}
+
+/// An argv as a shell would read it back, each word quoted when it must be.
+fn quoted(argv: &[String]) -> String {
+    argv.iter()
+        .map(|word| crate::transport::shell_quote(word))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn diff(before: Option<&str>, after: &str, palette: Palette) -> String {

@@ -8,6 +8,7 @@ mod demo;
 mod examples;
 mod health;
 mod history;
+mod hooks;
 mod hostile;
 mod hosts;
 mod invalid_files;
