@@ -13,7 +13,7 @@ use crate::plan::{Action, ActionKind, Precondition};
 use crate::transport::{AccessError, RemoteCommand};
 
 impl Applier<'_> {
-    fn failed(&self, node: &NodeName, message: impl Into<String>) -> ApplyError {
+    pub(super) fn failed(&self, node: &NodeName, message: impl Into<String>) -> ApplyError {
         ApplyError::Failed {
             node: node.clone(),
             message: message.into(),
@@ -311,6 +311,27 @@ impl Applier<'_> {
                 old_node,
                 old_host,
             } => self.fence(name, argv, old_node, old_host),
+            ActionKind::SyncFile {
+                from_node,
+                from_path,
+                path,
+                sha256,
+                size,
+                mode,
+                sensitive,
+            } => self.copy_file(
+                name,
+                &super::copy::Copy {
+                    from_node,
+                    from_path,
+                    path,
+                    sha256,
+                    size: *size,
+                    mode: *mode,
+                    sensitive: *sensitive,
+                },
+                advance,
+            ),
             ActionKind::Clone { .. } => self.clone_data(name, &action.kind, advance),
             ActionKind::Reload => {
                 match layout.service {

@@ -5,6 +5,7 @@
 //! through `Progress`, and stops at the first failure. I/O.
 
 mod audit;
+mod copy;
 mod execute;
 mod lock;
 mod progress;
@@ -159,6 +160,11 @@ pub fn apply(
         .iter()
         .map(|action| action.node.clone())
         .collect();
+    // A copy reads from its source node too.
+    touched.extend(plan.actions.iter().filter_map(|action| match &action.kind {
+        ActionKind::SyncFile { from_node, .. } => NodeName::new(from_node).ok(),
+        _ => None,
+    }));
     // What is planned after a Replan step may touch any member.
     if plan
         .actions

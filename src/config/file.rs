@@ -32,6 +32,9 @@ pub struct ClusterFile {
     /// Files of the application around the database whose content follows each node's role, e.g. a read-only flag on mirrors.
     #[schemars(with = "Option<Vec<RoleFileSection>>")]
     pub files: Option<Spanned<Vec<Spanned<RoleFileSection>>>>,
+    /// Files copied from the current primary to every mirror (an encryption key, package folders); compared by checksum, never shown.
+    #[schemars(with = "Option<Vec<SyncSection>>")]
+    pub sync: Option<Spanned<Vec<Spanned<SyncSection>>>>,
     /// Programs run around a change of role, as plan actions: shown, checked for staleness and audited.
     pub hooks: Option<Spanned<HooksSection>>,
 }
@@ -49,6 +52,22 @@ pub struct HooksSection {
     /// Run on the machine mirrorset runs on during a failover, before the promotion, with MIRRORSET_NODE and MIRRORSET_HOST naming the old primary. A failure refuses the promotion.
     #[schemars(length(min = 1))]
     pub fence: Option<Spanned<Vec<String>>>,
+}
+
+/// One `[[sync]]` entry: a file, or a glob in the path's last component, copied from the primary to every mirror.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SyncSection {
+    /// Absolute; `{node}` is replaced by the node's name (the primary's expansion is copied to each mirror's). Read and written as the PostgreSQL OS user.
+    #[schemars(required)]
+    pub path: Option<Spanned<String>>,
+    /// The copies' mode, octal as a string (`"0600"`). Default: the primary's file's.
+    #[schemars(regex(pattern = "^0?[0-7]{3}$"))]
+    pub mode: Option<Spanned<String>>,
+    /// Remove a mirror's files under the glob that the primary lacks. Default: false.
+    pub delete: Option<Spanned<bool>>,
+    /// A secret (a key): no backup of a replaced copy is kept. Contents are never shown in any case, only checksums, sizes and modes. Default: false.
+    pub sensitive: Option<Spanned<bool>>,
 }
 
 /// One `[[files]]` entry: a file on every member whose content follows the node's role.

@@ -9,7 +9,8 @@ use toml_edit::{Item, TableLike, Value};
 use super::file::{
     ClusterFile, ClusterSection, HooksSection, NodeDefaults, NodeSection, NodeTlsSection,
     PassphraseRef, PostgresSection, ReplicationSection, ReplicationTlsSection, RoleFileContent,
-    RoleFileSection, ServiceCommands, ServiceSpec, SettingEntry, SshSection, TransportName,
+    RoleFileSection, ServiceCommands, ServiceSpec, SettingEntry, SshSection, SyncSection,
+    TransportName,
 };
 use super::{Problem, Rule, Spanned};
 use crate::model::SettingValue;
@@ -56,6 +57,7 @@ pub fn read_document(
         defaults: table.optional("defaults"),
         nodes: table.required("nodes"),
         files: table.optional("files"),
+        sync: table.optional("sync"),
         hooks: table.optional("hooks"),
     };
     table.finish();
@@ -219,6 +221,18 @@ impl FromToml for String {
             Some(text) => Some(text.to_owned()),
             None => {
                 problems.push(wrong_type(item, at, "a string"));
+                None
+            }
+        }
+    }
+}
+
+impl FromToml for bool {
+    fn from_toml(item: &Item, at: &Location, problems: &mut Vec<Problem>) -> Option<Self> {
+        match item.as_bool() {
+            Some(value) => Some(value),
+            None => {
+                problems.push(wrong_type(item, at, "true or false"));
                 None
             }
         }
@@ -401,6 +415,12 @@ section!(RoleFileSection {
     mirror: optional,
     standalone: optional,
 });
+section!(SyncSection {
+    path: required,
+    mode: optional,
+    delete: optional,
+    sensitive: optional,
+});
 section!(HooksSection {
     before_role_change: optional,
     after_role_change: optional,
@@ -412,8 +432,8 @@ section!(RoleFileContent {
     unset: optional,
 });
 
-/// `[[files]]`: an array of tables (or of inline tables), each with its span.
-impl FromToml for Vec<Spanned<RoleFileSection>> {
+/// `[[files]]` and `[[sync]]`: an array of tables (or of inline tables), each with its span.
+impl<T: FromToml> FromToml for Vec<Spanned<T>> {
     fn from_toml(item: &Item, at: &Location, problems: &mut Vec<Problem>) -> Option<Self> {
         let tables: Vec<(Item, Option<Range<usize>>)> = match item {
             Item::ArrayOfTables(array) => array
@@ -425,7 +445,7 @@ impl FromToml for Vec<Spanned<RoleFileSection>> {
                 .map(|value| (Item::Value(value.clone()), value.span()))
                 .collect(),
             _ => {
-                problems.push(wrong_type(item, at, "an array of tables ([[files]])"));
+                problems.push(wrong_type(item, at, "an array of tables"));
                 return None;
             }
         };
@@ -435,7 +455,7 @@ impl FromToml for Vec<Spanned<RoleFileSection>> {
                 path: format!("{}[{index}]", at.path),
                 span: span.clone().unwrap_or_else(|| at.span.clone()),
             };
-            if let Some(section) = RoleFileSection::from_toml(table, &entry_at, problems) {
+            if let Some(section) = T::from_toml(table, &entry_at, problems) {
                 files.push(Spanned::new(section, entry_at.span));
             }
         }

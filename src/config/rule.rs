@@ -53,6 +53,8 @@ pub enum Rule {
     InvalidRoleFile,
     /// A hook with no program, or an argument holding NUL.
     InvalidHook,
+    /// A `[[sync]]` entry with a glob before the last component, a mode that is not octal, or a path twice.
+    InvalidSync,
     /// A size without a valid PostgreSQL unit, or out of range.
     InvalidSize,
     /// A port outside 1..=65535.
@@ -89,7 +91,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the reference lists them.
-    pub const ALL: [Rule; 40] = [
+    pub const ALL: [Rule; 41] = [
         Self::Unreadable,
         Self::TomlSyntax,
         Self::UnknownKey,
@@ -114,6 +116,7 @@ impl Rule {
         Self::InvalidExpiryWarning,
         Self::InvalidRoleFile,
         Self::InvalidHook,
+        Self::InvalidSync,
         Self::InvalidSize,
         Self::InvalidPort,
         Self::InvalidConnectionLimit,
@@ -174,6 +177,9 @@ impl Rule {
             Self::TlsFileMissing => "A TLS file named in the file does not exist.",
             Self::InvalidExpiryWarning => "`expiry_warning_days` outside 0..=3650.",
             Self::InvalidHook => "A hook with no program, or an argument holding NUL.",
+            Self::InvalidSync => {
+                "A `[[sync]]` entry with a glob before the last component, a mode that is not octal, or a path twice."
+            }
             Self::InvalidRoleFile => {
                 "A `[[files]]` entry mirrorset cannot write as asked (no role table, content and keys mixed, a key or value a properties file cannot carry, a path twice)."
             }
@@ -237,6 +243,7 @@ impl Rule {
             Self::InvalidExpiryWarning => "config::invalid_expiry_warning",
             Self::InvalidRoleFile => "config::invalid_role_file",
             Self::InvalidHook => "config::invalid_hook",
+            Self::InvalidSync => "config::invalid_sync",
             Self::InvalidSize => "config::invalid_size",
             Self::InvalidPort => "config::invalid_port",
             Self::InvalidConnectionLimit => "config::invalid_connection_limit",

@@ -17,6 +17,7 @@ use crate::model::{
     Access, Cluster, ClusterName, Hooks, IdentifierError, Node, NodeName, NodeState, NodeTls,
     PassphraseSource, PostgresLayout, Replication, ReplicationTls, ReplicationTransport, RoleFile,
     RoleFileEdit, RoleName, ServiceControl, SettingValue, Settings, Size, SlotName, SshTarget,
+    SyncEntry,
 };
 use crate::model::{GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind};
 
@@ -62,6 +63,13 @@ pub fn validate(file: ClusterFile, path: &Path, problems: &mut Vec<Problem>) -> 
     let mut nodes = check.nodes(file.nodes.as_ref(), defaults, &settings, transport);
     let role_files = check.role_files(file.files.as_ref());
     let hooks = check.hooks(file.hooks.as_ref());
+    let sync = check.sync(file.sync.as_ref());
+    for checked in &mut nodes {
+        checked.node.sync = sync
+            .iter()
+            .map(|entry| entry.for_node(checked.node.name.as_str()))
+            .collect();
+    }
     for checked in &mut nodes {
         checked.node.role_files = role_files
             .iter()
@@ -722,6 +730,7 @@ impl Checker<'_> {
                 ssh: ssh?,
                 postgres: postgres?,
                 role_files: Vec::new(),
+                sync: Vec::new(),
             },
             state_span: section.state.as_ref().map(|state| state.span.clone()),
         })
@@ -959,6 +968,73 @@ impl Checker<'_> {
             log_file: log_file?,
             os_user: os_user?.unwrap_or_else(|| DEFAULT_OS_USER.to_owned()),
         })
+    }
+
+    /// `[[sync]]`: absolute paths, a glob only in the last component, an
+    /// octal mode, no path twice.
+    fn sync(
+        &mut self,
+        entries: Option<&Spanned<Vec<Spanned<super::file::SyncSection>>>>,
+    ) -> Vec<SyncEntry> {
+        let mut checked: Vec<SyncEntry> = Vec::new();
+        for (index, entry) in entries.iter().flat_map(|e| e.iter()).enumerate() {
+            let what = format!("sync[{index}].path");
+            let Some(path) = self.remote_path(entry.path.as_ref(), &what, "") else {
+                continue;
+            };
+            let span = entry
+                .path
+                .as_ref()
+                .map(|p| p.span.clone())
+                .unwrap_or(entry.span.clone());
+            let folder = path
+                .rsplit_once('/')
+                .map(|(folder, _)| folder)
+                .unwrap_or("");
+            let invalid = |message: String, help: &str| {
+                Problem::new(Rule::InvalidSync, message)
+                    .at(span.clone(), "here")
+                    .help(help.to_owned())
+            };
+            if folder.contains(['*', '?', '[']) {
+                self.report(invalid(
+                    format!("{path}: a glob may only be in the last component"),
+                    "name the folder, e.g. /opt/mss/packages/*.zip",
+                ));
+                continue;
+            }
+            if checked.iter().any(|other| other.path == path) {
+                self.report(invalid(
+                    format!("{path} is named by two [[sync]] entries"),
+                    "give each file or glob one entry",
+                ));
+                continue;
+            }
+            let mode = match &entry.mode {
+                None => None,
+                Some(mode) => {
+                    match u32::from_str_radix(mode.trim_start_matches('0'), 8) {
+                        Ok(bits) if mode.len() <= 4 && bits <= 0o777 => Some(bits),
+                        _ if mode.trim_start_matches('0').is_empty() => Some(0),
+                        _ => {
+                            self.report(
+                            Problem::new(Rule::InvalidSync, format!("mode {:?} is not an octal file mode", mode.value))
+                                .at(mode.span.clone(), "expected e.g. \"0600\"")
+                                .help("write the mode as a string of octal digits, e.g. mode = \"0640\""),
+                        );
+                            continue;
+                        }
+                    }
+                }
+            };
+            checked.push(SyncEntry {
+                path,
+                mode,
+                delete: entry.delete.as_ref().is_some_and(|d| d.value),
+                sensitive: entry.sensitive.as_ref().is_some_and(|s| s.value),
+            });
+        }
+        checked
     }
 
     /// `[hooks]`: each an argv whose program is named and whose arguments

@@ -73,6 +73,7 @@ fn gather_node(
     let context = node_read::ReadContext {
         layout: &node.postgres,
         read: &read,
+        sync_entries: node.sync.len(),
     };
     let mut reached = node_read::parse(&output.stdout_text(), &context);
     if reached.running {

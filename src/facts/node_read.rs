@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 
-use super::observed::{DataDir, Files, PassfileFacts, Reached};
+use super::observed::{DataDir, Files, PassfileFacts, Reached, SyncedFile};
 use super::parse::{controldata, key_values, postgres_version};
 use crate::desired::ReadPaths;
 use crate::model::{Node, OWNED_FILE, Owned, PostgresLayout, Secret};
@@ -21,6 +21,8 @@ pub type Values = BTreeMap<String, String>;
 pub struct ReadContext<'a> {
     pub layout: &'a PostgresLayout,
     pub read: &'a ReadPaths,
+    /// How many `[[sync]]` entries the node has.
+    pub sync_entries: usize,
 }
 
 /// One fact of the node read.
@@ -33,17 +35,20 @@ pub struct Unit {
 }
 
 /// Binds the positional arguments (see `arguments`) and defines `file`,
-/// which prints a file as `key=<base64>` when it exists.
-const HEADER: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10} owned=${11} legacy=${12}
-shift 12
+/// which prints a file as `key=<base64>` when it exists. What remains in
+/// "$@" is `nread` paths to read, then the `[[sync]]` paths and globs.
+const HEADER: &str = r#"bin=$1 data=$2 config=$3 socket=$4 port=$5 passfile=$6 ca=$7 cert=$8 key=$9 log=${10} owned=${11} legacy=${12} nread=${13}
+shift 13
 file() { if [ -f "$2" ]; then printf '%s=' "$1"; base64 -w0 < "$2"; echo; fi; }
 "#;
 
 /// In script order; `READY` comes last, once everything else is read.
-pub const UNITS: [Unit; 10] = [
+pub const UNITS: [Unit; 11] = [
     VERSION,
     DATA_DIR,
+    // These two take "$@": the files to read, then what is synced.
     READ_FILES,
+    SYNCED,
     STANDBY_SIGNAL,
     PASSFILE,
     OWNED_RECORD,
@@ -77,9 +82,11 @@ pub fn arguments(node: &Node, read: &ReadPaths) -> Vec<String> {
         layout.log_file.clone(),
         format!("{}/{OWNED_FILE}", layout.state_dir),
         legacy_dir(layout),
+        read.all().len().to_string(),
     ]
     .into_iter()
     .chain(read.all().iter().map(|path| path.to_string()))
+    .chain(node.sync.iter().map(|entry| entry.path.clone()))
     .collect()
 }
 
@@ -187,7 +194,7 @@ else echo data=missing; fi
 const READ_FILES: Unit = Unit {
     name: "read_files",
     script: r#"n=0
-for path in "$@"; do file "read$n" "$path"; n=$((n + 1)); done
+while [ "$n" -lt "$nread" ]; do file "read$n" "$1"; shift; n=$((n + 1)); done
 "#,
     parse: |values, context, reached| {
         reached.files = Files {
@@ -204,6 +211,51 @@ for path in "$@"; do file "read$n" "$path"; n=$((n + 1)); done
         };
     },
 };
+
+/// `[[sync]]`: each path or glob's files with their checksum, size, mode
+/// and owner, as `sync<n>` for the n-th entry; never their content. The
+/// glob is expanded by the shell from a variable (no word splitting, no
+/// command substitution), never spliced into the script.
+const SYNCED: Unit = Unit {
+    name: "synced",
+    script: r#"n=0
+for pattern in "$@"; do
+  printf 'sync%s=' "$n"
+  ( IFS=; set +f; for f in $pattern; do
+      if [ -f "$f" ]; then printf '%s %s %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$(stat -c '%s %a %U' -- "$f")" "$f"; fi
+    done ) | base64 -w0
+  echo; n=$((n + 1))
+done
+"#,
+    parse: |values, context, reached| {
+        reached.synced = (0..context.sync_entries)
+            .map(|n| {
+                file(values, &format!("sync{n}"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(parse_synced_line)
+                    .collect()
+            })
+            .collect();
+    },
+};
+
+/// "sha256 size mode owner path" (the path may hold spaces).
+fn parse_synced_line(line: &str) -> Option<SyncedFile> {
+    let mut fields = line.splitn(5, ' ');
+    let sha256 = fields.next()?.to_owned();
+    let size = fields.next()?.parse().ok()?;
+    let mode = u32::from_str_radix(fields.next()?, 8).ok()?;
+    let owner = fields.next()?.to_owned();
+    let path = fields.next()?.to_owned();
+    Some(SyncedFile {
+        path,
+        sha256,
+        size,
+        mode,
+        owner,
+    })
+}
 
 const STANDBY_SIGNAL: Unit = Unit {
     name: "standby_signal",
@@ -346,6 +398,7 @@ host = "10.0.0.1"
         let context = ReadContext {
             layout: &node.postgres,
             read: &read,
+            sync_entries: 1,
         };
         let mut reached = Reached::default();
         (unit.parse)(&key_values(output), &context, &mut reached);

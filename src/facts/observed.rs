@@ -81,6 +81,9 @@ pub struct Reached {
     /// Why the record could not be read, when it exists but is not one.
     #[serde(default)]
     pub owned_error: Option<String>,
+    /// For each `[[sync]]` entry, the files found (a glob's every match).
+    #[serde(default)]
+    pub synced: Vec<Vec<SyncedFile>>,
     /// Files an earlier mirrorset kept beside the data directory (passfile,
     /// TLS files, audit log), before each node had a state folder.
     #[serde(default)]
@@ -261,6 +264,16 @@ pub struct RoleFacts {
     /// Which of the pg_rewind functions the role may execute.
     #[serde(default)]
     pub rewind_grants: BTreeMap<String, bool>,
+}
+
+/// A file under `[[sync]]`: what is compared, never its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncedFile {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub mode: u32,
+    pub owner: String,
 }
 
 /// A role other than the replication role.

@@ -18,6 +18,7 @@ mod service;
 mod setting;
 mod size;
 mod sql;
+mod sync;
 mod tls;
 
 pub use cluster::Cluster;
@@ -39,4 +40,5 @@ pub use setting::{
 };
 pub use size::Size;
 pub use sql::quote_identifier;
+pub use sync::SyncEntry;
 pub use tls::{NodeTlsMaterial, TlsMaterial};

@@ -22,6 +22,8 @@ pub struct Node {
     pub postgres: PostgresLayout,
     /// The `[[files]]` of the cluster file, with this node's paths.
     pub role_files: Vec<super::RoleFile>,
+    /// The `[[sync]]` entries of the cluster file, with this node's paths.
+    pub sync: Vec<super::SyncEntry>,
 }
 
 /// How mirrorset reaches the node.

@@ -216,6 +216,18 @@ pub enum ActionKind {
         old_node: String,
         old_host: String,
     },
+    /// Copy a `[[sync]]` file from the primary to this node, in chunks
+    /// through mirrorset's sessions, checked against `sha256`, then
+    /// renamed into place. Its content is never in the plan.
+    SyncFile {
+        from_node: String,
+        from_path: String,
+        path: String,
+        sha256: String,
+        size: u64,
+        mode: u32,
+        sensitive: bool,
+    },
     /// pg_basebackup from the primary with the node's slot.
     Clone {
         from_node: String,

@@ -29,6 +29,7 @@ impl Planner<'_> {
         };
         self.plan_passfile(node, facts);
         let tls_changed = self.plan_tls_files(node, facts);
+        self.plan_sync(node, facts, primary, primary_facts);
         let data_dir = node.postgres.data_dir.clone();
         match rejoin {
             Rejoin::Streams => {

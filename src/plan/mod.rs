@@ -18,6 +18,7 @@ mod service;
 mod settings;
 mod staleness;
 mod standalone;
+mod sync;
 mod target;
 mod verdict;
 

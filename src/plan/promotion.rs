@@ -243,6 +243,7 @@ impl<'a> Planner<'a> {
         old_facts: &Reached,
     ) -> bool {
         let refusals = self.refusals.len();
+        self.synced_before_promotion(target, facts, old, old_facts);
         let streaming = facts.wal_receiver.as_ref().is_some_and(|w| {
             w.status == "streaming" && w.sender_host.as_deref() == Some(old.host.as_str())
         });
@@ -314,6 +315,22 @@ impl<'a> Planner<'a> {
         let target = case.target;
         let facts = self.facts(target).expect("a promotion target was reached");
         let old_name = case.old.map(|n| n.name.to_string()).or(case.gone.clone());
+        if case.kind == PromotionKind::Failover && !target.sync.is_empty() {
+            let old_facts = case.old.and_then(|old| self.facts(old));
+            match (case.old, old_facts) {
+                (Some(old), Some(old_facts)) => {
+                    self.synced_before_promotion(target, facts, old, old_facts);
+                }
+                _ => self.warn(
+                    Some(target),
+                    format!(
+                        "FAILOVER WITHOUT A CHECK OF [[sync]]: {} could not be read, so whether {} holds its copies (its key, say) is unknown; the application may not start on it",
+                        old_name.as_deref().unwrap_or("the old primary"),
+                        target.name
+                    ),
+                ),
+            }
+        }
         // Before anything changes: a failover's fence (the old primary cut
         // off), then the application's own steps: its daemon stops on the
         // old primary, then on the mirror to be promoted.

@@ -77,6 +77,19 @@ pub fn describe_action(action: &Action) -> String {
         ActionKind::WaitStreaming { upstream } => format!("wait until streaming from {upstream}"),
         ActionKind::Replan => "read every node again, then plan and show the rest".to_owned(),
         ActionKind::RemoveFile { path, what } => format!("remove {path} ({what})"),
+        ActionKind::SyncFile {
+            from_node,
+            from_path,
+            path,
+            sha256,
+            size,
+            mode,
+            sensitive,
+        } => format!(
+            "copy {from_node}:{from_path} to {path} ({size} bytes, sha256 {}…, mode {mode:04o}{})",
+            &sha256[..sha256.len().min(12)],
+            if *sensitive { ", sensitive" } else { "" }
+        ),
         ActionKind::RunHook {
             hook,
             argv,

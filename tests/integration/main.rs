@@ -20,6 +20,7 @@ mod role_files;
 mod scenarios;
 mod schema;
 mod secrets;
+mod sync;
 mod test;
 mod tls;
 mod topology;

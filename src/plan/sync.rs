@@ -1,0 +1,169 @@
+//! `[[sync]]` on a mirror: each file the primary holds under an entry that
+//! the mirror lacks or holds otherwise (checksum, size, mode) is copied,
+//! and with `delete` each the primary lacks is removed; and before a
+//! promotion, the target must already hold the primary's copies. Only
+//! checksums, sizes and modes are compared or shown. Pure.
+
+use std::collections::BTreeMap;
+
+use super::action::{ActionKind, Change, Precondition};
+use super::compute::{Planner, human_bytes};
+use crate::facts::Reached;
+use crate::facts::observed::SyncedFile;
+use crate::model::{Node, SyncEntry};
+
+fn name_of(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The files of one entry by name (a glob's matches live in one folder).
+fn by_name(files: &[SyncedFile]) -> BTreeMap<&str, &SyncedFile> {
+    files
+        .iter()
+        .map(|file| (name_of(&file.path), file))
+        .collect()
+}
+
+/// What a mirror's copy must be to match the primary's `source`.
+fn differs(source: &SyncedFile, copy: Option<&&SyncedFile>, entry: &SyncEntry) -> Option<String> {
+    let mode = entry.mode.unwrap_or(source.mode);
+    match copy {
+        None => Some("missing".to_owned()),
+        Some(copy) if copy.sha256 != source.sha256 || copy.size != source.size => {
+            Some("its content differs (sha256)".to_owned())
+        }
+        Some(copy) if copy.mode != mode => Some(format!("mode {:04o} -> {mode:04o}", copy.mode)),
+        Some(_) => None,
+    }
+}
+
+impl Planner<'_> {
+    pub(super) fn plan_sync(
+        &mut self,
+        node: &Node,
+        facts: &Reached,
+        primary: &Node,
+        primary_facts: Option<&Reached>,
+    ) {
+        let Some(primary_facts) = primary_facts else {
+            return;
+        };
+        for (index, entry) in node.sync.iter().enumerate() {
+            let source_entry = &primary.sync[index];
+            let sources = primary_facts
+                .synced
+                .get(index)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let copies = facts
+                .synced
+                .get(index)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if sources.is_empty() && !source_entry.is_glob() {
+                self.warn(
+                    Some(primary),
+                    format!(
+                        "[[sync]] {}: the primary holds no such file; nothing is copied",
+                        source_entry.path
+                    ),
+                );
+                continue;
+            }
+            let copies_by_name = by_name(copies);
+            for source in sources {
+                let name = name_of(&source.path);
+                let Some(why) = differs(source, copies_by_name.get(name), entry) else {
+                    continue;
+                };
+                let path = entry.path_of(name);
+                self.push(
+                    node,
+                    if copies_by_name.contains_key(name) {
+                        Change::Change
+                    } else {
+                        Change::Add
+                    },
+                    ActionKind::SyncFile {
+                        from_node: primary.name.to_string(),
+                        from_path: source.path.clone(),
+                        path,
+                        sha256: source.sha256.clone(),
+                        size: source.size,
+                        mode: entry.mode.unwrap_or(source.mode),
+                        sensitive: entry.sensitive,
+                    },
+                    format!(
+                        "[[sync]] from {} ({}): {why}",
+                        primary.name,
+                        human_bytes(source.size as i64)
+                    ),
+                    Precondition::None,
+                );
+            }
+            if entry.delete {
+                let sources_by_name = by_name(sources);
+                for copy in copies {
+                    if !sources_by_name.contains_key(name_of(&copy.path)) {
+                        self.push(
+                            node,
+                            Change::Remove,
+                            ActionKind::RemoveFile {
+                                path: copy.path.clone(),
+                                what: "synced file".to_owned(),
+                            },
+                            format!(
+                                "[[sync]] delete = true: {} no longer holds it",
+                                primary.name
+                            ),
+                            Precondition::None,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Before `target` is promoted: it must hold what the old primary holds
+    /// under every `[[sync]]` entry (a mirror without the product's key
+    /// would come up unable to read its own data). True when refused.
+    pub(super) fn synced_before_promotion(
+        &mut self,
+        target: &Node,
+        target_facts: &Reached,
+        old: &Node,
+        old_facts: &Reached,
+    ) -> bool {
+        let mut refused = false;
+        for (index, entry) in target.sync.iter().enumerate() {
+            let sources = old_facts
+                .synced
+                .get(index)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let copies = target_facts
+                .synced
+                .get(index)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let copies_by_name = by_name(copies);
+            for source in sources {
+                let name = name_of(&source.path);
+                if let Some(why) = differs(source, copies_by_name.get(name), entry) {
+                    self.refuse(
+                        Some(target),
+                        format!(
+                            "{} cannot be promoted: its copy of {} ([[sync]]) is not {}'s ({why}); apply with {} still primary first, so the copy is made",
+                            target.name,
+                            entry.path_of(name),
+                            old.name,
+                            old.name
+                        ),
+                    );
+                    refused = true;
+                }
+            }
+        }
+        refused
+    }
+}
