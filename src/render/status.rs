@@ -17,7 +17,7 @@ pub struct NodeStatus {
     /// In the operator's words: "active" (the file's primary, writable),
     /// "standby", "demoted" (a former primary to be rewound), "failed",
     /// "diverged" (split brain, or a timeline ahead of the primary), "new"
-    /// (to be cloned), "standalone" or "absent".
+    /// (to be cloned), "standalone" or "inactive" (`state = "absent"`).
     pub state: String,
     /// The node is what the file says, and working.
     pub healthy: bool,
@@ -73,8 +73,9 @@ pub fn status_rows(
                             .to_owned(),
                     ),
                 ),
+                // HA products' word for a configured server that takes no part.
                 (Some(NodeFacts::Skipped), _) | (None, _) | (Some(NodeFacts::Yes(_)), None) => {
-                    ("absent", None)
+                    ("inactive", None)
                 }
                 (_, Some(r)) if r.is_running_primary() => {
                     if is_primary {
@@ -200,7 +201,7 @@ pub fn status_rows(
                     .filter(|a| a.node == node.name)
                     .count()
             });
-            let healthy = matches!(state, "active" | "standby" | "absent" | "standalone")
+            let healthy = matches!(state, "active" | "standby" | "inactive" | "standalone")
                 && causes.is_empty()
                 && planned_changes.unwrap_or(0) == 0;
             NodeStatus {
@@ -270,7 +271,7 @@ pub fn status_text(cluster: &Cluster, rows: &[NodeStatus]) -> String {
                     Some(0) if row.healthy => "in sync".to_owned(),
                     Some(0) => "nothing to apply".to_owned(),
                     Some(n) => format!("{n} to apply"),
-                    None if row.state == "absent" => "-".to_owned(),
+                    None if row.state == "inactive" => "-".to_owned(),
                     None => "unknown".to_owned(),
                 },
             ]
