@@ -1,6 +1,7 @@
 //! The one integration test binary: runs the real `mirrorset` binary and
 //! the library's public API against fixtures and examples.
 
+mod application;
 mod apply;
 mod check;
 mod co_located;
