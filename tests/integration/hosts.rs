@@ -12,7 +12,11 @@
 //! 45 tls, 46 rotation, 47 redaction, 48 crashed primary, 49 failed rewind,
 //! 50-56 health (settings PostgreSQL rejects, an overridden setting, a
 //! rejected mirror, a diverged old primary, a crashed primary, a primary
-//! stopped during clones, renewed certificates), 57 a revoked host key, 58 an unreadable data directory, 59 an interrupted apply, 60-61 renderers against PostgreSQL and libpq.
+//! stopped during clones, renewed certificates), 57 a revoked host key,
+//! 58 an unreadable data directory, 59 an interrupted apply, 60-61
+//! renderers against PostgreSQL and libpq, 62 ownership, 63-69 faults,
+//! 70-72 host keys, 73 co-located members, 74 hostile pg_hba, 75 history,
+//! 76 role files, 77 hooks, 78 sync, 79 the application's whole cycle.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
