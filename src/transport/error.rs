@@ -76,20 +76,26 @@ pub enum AccessError {
     },
 
     #[error(
-        "{node}: the host key of {host_spec} HAS CHANGED: it is now {fingerprint}, which does not match {known_hosts}"
+        "{node}: the host key of {host_spec} HAS CHANGED: it is now {fingerprint}, which does not match {file} line {line}"
     )]
     #[diagnostic(
         code(node::changed_host_key),
         help(
-            "someone may be intercepting the connection; mirrorset will not connect. If the node was really reinstalled, verify the new key on its console, then remove the old one with `ssh-keygen -R '{host_spec}' -f {known_hosts}`"
+            "someone may be intercepting the connection; mirrorset will not connect. If the node was really reinstalled, verify the new key on its console, then remove the old one with `ssh-keygen -R '{host_spec}' -f {file}`"
         )
     )]
     ChangedHostKey {
         node: NodeName,
         host_spec: String,
         fingerprint: String,
-        known_hosts: String,
+        file: String,
+        line: usize,
     },
+
+    /// Boxed: the advice carries the whole key line.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    HostCertificate(Box<HostCertificateOnly>),
 
     #[error("{node}: cannot check the host key against {known_hosts}: {reason}")]
     #[diagnostic(code(node::known_hosts))]
@@ -187,6 +193,32 @@ impl AccessError {
             | Self::Exec { node, .. }
             | Self::CommandFailed { node, .. }
             | Self::Sql { node, .. } => node,
+            Self::HostCertificate(refusal) => &refusal.node,
         }
     }
+}
+
+/// A host known_hosts trusts only through a `@cert-authority`: libssh2
+/// cannot verify the certificate, so the key itself must be trusted.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error(
+    "{node}: {host_spec} is trusted only through a host certificate (@cert-authority in {file} line {line}), and mirrorset's SSH library (libssh2) does not verify host certificates; the host key it presented is {key_type} {fingerprint}"
+)]
+#[diagnostic(
+    code(node::host_certificate),
+    help(
+        "check on the node's console that {fingerprint} is its key (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), then trust the key itself: append the line\n  {key_line}\nto {known_hosts} (or `ssh-keyscan -p {port} -t {key_type} {host} >> {known_hosts}`, whose key `ssh-keygen -lf {known_hosts}` must show as {fingerprint}), or rerun with --accept-new-host-keys to add it"
+    )
+)]
+pub struct HostCertificateOnly {
+    pub node: NodeName,
+    pub host_spec: String,
+    pub key_type: String,
+    pub fingerprint: String,
+    pub file: String,
+    pub line: usize,
+    pub key_line: String,
+    pub host: String,
+    pub port: u16,
+    pub known_hosts: String,
 }

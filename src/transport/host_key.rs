@@ -1,135 +1,157 @@
-//! Host keys checked strictly against known_hosts, as OpenSSH does: an
-//! unknown key is refused with its fingerprint unless the operator accepts
-//! new keys; a changed key is always refused. I/O: reads and appends the
-//! local known_hosts file.
+//! Host keys checked as OpenSSH checks them. In: the node, its host and
+//! port, its known_hosts file (then the machine's /etc/ssh/ssh_known_hosts)
+//! and, after the handshake, the key the server presented. Out: the host key
+//! algorithms to ask for, then the verdict: a known key passes; a changed,
+//! revoked or certificate-only one is refused, naming the node and what to
+//! do; an unknown one is refused unless new keys are accepted, then
+//! appended as ssh writes it. I/O: reads known_hosts files, appends to the
+//! node's.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use base64::Engine;
-use ssh2::{CheckResult, HashType, HostKeyType, KnownHostFileKind, Session};
+use ssh2::Session;
 
 use super::AccessError;
+use super::HostCertificateOnly;
+use super::known_hosts::{self, HostKey, KnownHostsFile, Verdict};
 use crate::model::NodeName;
-
-/// How known_hosts names a host: `host` on port 22, `[host]:port` otherwise.
-pub fn host_spec(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_owned()
-    } else {
-        format!("[{host}]:{port}")
-    }
-}
-
-/// `SHA256:…`, as `ssh-keygen -l` prints it.
-fn fingerprint(session: &Session) -> String {
-    let hash = session.host_key_hash(HashType::Sha256).unwrap_or_default();
-    format!(
-        "SHA256:{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash)
-    )
-}
-
-fn key_type_name(kind: HostKeyType) -> &'static str {
-    match kind {
-        HostKeyType::Rsa => "ssh-rsa",
-        HostKeyType::Dss => "ssh-dss",
-        HostKeyType::Ecdsa256 => "ecdsa-sha2-nistp256",
-        HostKeyType::Ecdsa384 => "ecdsa-sha2-nistp384",
-        HostKeyType::Ecdsa521 => "ecdsa-sha2-nistp521",
-        HostKeyType::Ed25519 => "ssh-ed25519",
-        HostKeyType::Unknown => "unknown",
-    }
-}
-
-pub fn verify(
-    session: &Session,
-    node: &NodeName,
-    host: &str,
-    port: u16,
-    known_hosts: &Path,
-    accept_new: bool,
-) -> Result<(), AccessError> {
-    let known_hosts_error = |reason: String| AccessError::KnownHosts {
-        node: node.clone(),
-        known_hosts: known_hosts.to_path_buf(),
-        reason,
-    };
-    let (key, kind) = session
-        .host_key()
-        .ok_or_else(|| known_hosts_error("the server sent no host key".into()))?;
-    let spec = host_spec(host, port);
-    // As OpenSSH: the operator's file, then the machine's.
-    let files = [known_hosts, Path::new(GLOBAL_KNOWN_HOSTS)];
-    let key_text = base64::engine::general_purpose::STANDARD.encode(key);
-    if let Some((file, line)) = revoked(&files, &key_text) {
-        return Err(AccessError::RevokedHostKey {
-            node: node.clone(),
-            host_spec: spec,
-            fingerprint: fingerprint(session),
-            file: file.display().to_string(),
-            line,
-        });
-    }
-    let mut known = session
-        .known_hosts()
-        .map_err(|e| known_hosts_error(e.to_string()))?;
-    for file in files.iter().filter(|file| file.exists()) {
-        known
-            .read_file(file, KnownHostFileKind::OpenSSH)
-            .map_err(|e| known_hosts_error(format!("{}: {e}", file.display())))?;
-    }
-    match known.check_port(host, port, key) {
-        CheckResult::Match => Ok(()),
-        CheckResult::Mismatch => Err(AccessError::ChangedHostKey {
-            node: node.clone(),
-            host_spec: spec,
-            fingerprint: fingerprint(session),
-            known_hosts: known_hosts.display().to_string(),
-        }),
-        CheckResult::NotFound if accept_new => {
-            let line = format!(
-                "{spec} {} {}\n",
-                key_type_name(kind),
-                base64::engine::general_purpose::STANDARD.encode(key)
-            );
-            append(known_hosts, &line)
-                .map_err(|e| known_hosts_error(format!("cannot add the key: {e}")))?;
-            eprintln!(
-                "{node}: added the host key of {spec} ({}) to {}",
-                fingerprint(session),
-                known_hosts.display()
-            );
-            Ok(())
-        }
-        CheckResult::NotFound => Err(AccessError::UnknownHostKey {
-            node: node.clone(),
-            host_spec: spec,
-            fingerprint: fingerprint(session),
-            known_hosts: known_hosts.display().to_string(),
-        }),
-        CheckResult::Failure => Err(known_hosts_error("libssh2 could not check the key".into())),
-    }
-}
 
 /// The machine's known_hosts, which OpenSSH reads after the user's.
 const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
 
-/// The file and line that mark this key `@revoked`, whatever host the line
-/// names: OpenSSH refuses a revoked key for every host.
-fn revoked<'a>(files: &[&'a Path], key: &str) -> Option<(&'a Path, usize)> {
-    files.iter().find_map(|file| {
-        let text = std::fs::read_to_string(file).ok()?;
-        text.lines().enumerate().find_map(|(index, line)| {
-            let mut fields = line.split_whitespace();
-            let marked = fields.next() == Some("@revoked");
-            let _hosts = fields.next();
-            let _kind = fields.next();
-            (marked && fields.next() == Some(key)).then_some((*file, index + 1))
+/// The known_hosts files as read before the handshake, for one node.
+pub struct HostKeyCheck {
+    node: NodeName,
+    host: String,
+    port: u16,
+    /// The host as known_hosts names it.
+    name: String,
+    known_hosts: PathBuf,
+    files: Vec<KnownHostsFile>,
+}
+
+impl HostKeyCheck {
+    pub fn read(
+        node: &NodeName,
+        host: &str,
+        port: u16,
+        known_hosts: &Path,
+    ) -> Result<Self, AccessError> {
+        let mut files = Vec::new();
+        for path in [known_hosts, Path::new(GLOBAL_KNOWN_HOSTS)] {
+            match std::fs::read_to_string(path) {
+                Ok(text) => files.push(KnownHostsFile {
+                    path: path.to_path_buf(),
+                    text,
+                }),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(AccessError::KnownHosts {
+                        node: node.clone(),
+                        known_hosts: path.to_path_buf(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            node: node.clone(),
+            host: host.to_owned(),
+            port,
+            name: known_hosts::host_name(host, port),
+            known_hosts: known_hosts.to_path_buf(),
+            files,
         })
-    })
+    }
+
+    /// For `Session::method_pref(MethodType::HostKey, …)` before the handshake.
+    pub fn algorithms(&self) -> String {
+        known_hosts::host_key_algorithms(&self.files, &self.name)
+    }
+
+    pub fn verify(&self, session: &Session, accept_new: bool) -> Result<(), AccessError> {
+        let key = session
+            .host_key()
+            .and_then(|(blob, _)| HostKey::from_blob(blob))
+            .ok_or_else(|| self.error("the server sent no host key mirrorset can read".into()))?;
+        if key.is_certificate() {
+            // Only plain key algorithms are asked for; a certificate here is a server fault.
+            return Err(self.error(format!(
+                "the server presented a {} although no certificate was asked for",
+                key.kind()
+            )));
+        }
+        let node = self.node.clone();
+        let host_spec = self.name.clone();
+        let fingerprint = key.fingerprint();
+        match known_hosts::check(&self.files, &self.name, &key) {
+            Verdict::Known => Ok(()),
+            Verdict::Revoked(place) => Err(AccessError::RevokedHostKey {
+                node,
+                host_spec,
+                fingerprint,
+                file: place.file.display().to_string(),
+                line: place.line,
+            }),
+            Verdict::Changed(place) => Err(AccessError::ChangedHostKey {
+                node,
+                host_spec,
+                fingerprint,
+                file: place.file.display().to_string(),
+                line: place.line,
+            }),
+            Verdict::CertAuthority(_) | Verdict::Unknown if accept_new => self.add(&key),
+            Verdict::CertAuthority(place) => Err(AccessError::HostCertificate(Box::new(
+                HostCertificateOnly {
+                    node,
+                    key_line: known_hosts::plain_line(&host_spec, &key)
+                        .trim_end()
+                        .to_owned(),
+                    host_spec,
+                    key_type: key.kind().to_owned(),
+                    fingerprint,
+                    file: place.file.display().to_string(),
+                    line: place.line,
+                    host: self.host.clone(),
+                    port: self.port,
+                    known_hosts: self.known_hosts.display().to_string(),
+                },
+            ))),
+            Verdict::Unknown => Err(AccessError::UnknownHostKey {
+                node,
+                host_spec,
+                fingerprint,
+                known_hosts: self.known_hosts.display().to_string(),
+            }),
+        }
+    }
+
+    fn error(&self, reason: String) -> AccessError {
+        AccessError::KnownHosts {
+            node: self.node.clone(),
+            known_hosts: self.known_hosts.clone(),
+            reason,
+        }
+    }
+
+    /// Appends the key as ssh writes it.
+    fn add(&self, key: &HostKey) -> Result<(), AccessError> {
+        let line = known_hosts::plain_line(&self.name, key);
+        append(&self.known_hosts, &line)
+            .map_err(|e| self.error(format!("cannot add the key: {e}")))?;
+        eprintln!(
+            "{}: added the host key of {} ({} {}) to {}",
+            self.node,
+            self.name,
+            key.kind(),
+            key.fingerprint(),
+            self.known_hosts.display(),
+        );
+        Ok(())
+    }
 }
 
 fn append(path: &Path, line: &str) -> std::io::Result<()> {

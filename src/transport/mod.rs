@@ -7,6 +7,8 @@ mod error;
 mod fan_out;
 mod file_ops;
 mod host_key;
+mod host_pattern;
+mod known_hosts;
 mod local;
 mod relay;
 mod sql;
@@ -16,7 +18,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 pub use command::{DEFAULT_TIMEOUT, RemoteCommand, shell_quote};
-pub use error::AccessError;
+pub use error::{AccessError, HostCertificateOnly};
 pub use fan_out::{DEFAULT_CONCURRENCY, fan_out};
 pub use file_ops::{FileStat, WriteOutcome, utc_stamp};
 pub use local::{LocalTransport, current_user, user_name};

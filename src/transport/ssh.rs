@@ -10,10 +10,11 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ssh2::{BlockDirections, Channel, ErrorCode, Session};
+use ssh2::{BlockDirections, Channel, ErrorCode, MethodType, Session};
 
+use super::host_key::HostKeyCheck;
 use super::relay::relay_command;
-use super::{AccessError, AccessOptions, ExecOutput, RemoteCommand, Transport, host_key};
+use super::{AccessError, AccessOptions, ExecOutput, RemoteCommand, Transport};
 use crate::model::{Node, NodeName};
 
 /// libssh2's "would block" in non-blocking mode.
@@ -80,19 +81,21 @@ impl SshTransport {
                 .try_into()
                 .unwrap_or(u32::MAX),
         );
-        session.handshake().map_err(|e| AccessError::Handshake {
+        let host_keys = HostKeyCheck::read(&name, &target.host, target.port, &target.known_hosts)?;
+        let handshake_error = |reason: String| AccessError::Handshake {
             node: name.clone(),
             address: address.clone(),
-            reason: e.message().to_owned(),
-        })?;
-        host_key::verify(
-            &session,
-            &name,
-            &target.host,
-            target.port,
-            &target.known_hosts,
-            options.accept_new_host_keys,
-        )?;
+            reason,
+        };
+        // Only plain host keys, known types first: libssh2 cannot verify a
+        // certificate, and a server asked for one presents it instead of its key.
+        session
+            .method_pref(MethodType::HostKey, &host_keys.algorithms())
+            .map_err(|e| handshake_error(e.message().to_owned()))?;
+        session
+            .handshake()
+            .map_err(|e| handshake_error(e.message().to_owned()))?;
+        host_keys.verify(&session, options.accept_new_host_keys)?;
         authenticate(
             &session,
             &name,

@@ -12,6 +12,9 @@
 #                   as postgres, with LD_PRELOAD shim + MIRRORSET_BIND_ADDR
 #        rekey      give host I a NEW host key and restart its sshd, leaving
 #                   DIR/client/known_hosts stale (a "changed host key")
+#        certify    sign host I's key with the test host CA DIR/client/host_ca
+#                   (made on first use), principal 127.0.NET.I, and make its
+#                   sshd present the certificate (HostCertificate)
 #        trust      rewrite host I's line in known_hosts from its current key
 #        status     print "sshd PID|down postgres PID|down" for host I
 # Out: the action done (idempotent where that makes sense), exit 0; else a
@@ -63,9 +66,23 @@ rekey)
     mv -f "$tmp/key.pub" "$H_SSH_KEY.pub"
     mv -f "$tmp/key" "$H_SSH_KEY"
     rmdir "$tmp"
+    # A certificate of the old key would no longer load.
+    rm -f "$H_SSH_KEY-cert.pub"
+    sed -i '/^HostCertificate /d' "$H_SSH_CONFIG"
     stop_sshd "$I"
     start_sshd "$I"
     say "$H_NAME: new host key $(ssh-keygen -l -f "$H_SSH_KEY.pub" | cut -d' ' -f2); known_hosts left unchanged"
+    ;;
+certify)
+    host_vars "$I"
+    ca="$DIR/client/host_ca"
+    [[ -f $ca ]] || ssh-keygen -q -t ed25519 -N '' -C "mirrorset-test-host-ca@net$NET" -f "$ca"
+    ssh-keygen -q -s "$ca" -I "$H_NAME" -h -n "$H_ADDR" "$H_SSH_KEY.pub"
+    grep -q '^HostCertificate ' "$H_SSH_CONFIG" ||
+        sed -i "/^Match /i HostCertificate $H_SSH_KEY-cert.pub" "$H_SSH_CONFIG"
+    stop_sshd "$I"
+    start_sshd "$I"
+    say "$H_NAME: sshd presents a certificate signed by $ca"
     ;;
 trust)
     host_vars "$I"
@@ -79,5 +96,5 @@ status)
     p=$(pg_pid "$H_DATA") || p=down
     echo "sshd $s postgres $p"
     ;;
-*) die "unknown action '$ACTION' (stop-sshd start-sshd stop-pg crash-pg start-pg rekey trust status)" ;;
+*) die "unknown action '$ACTION' (stop-sshd start-sshd stop-pg crash-pg start-pg rekey certify trust status)" ;;
 esac

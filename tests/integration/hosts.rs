@@ -15,7 +15,7 @@
 //! stopped during clones, renewed certificates), 57 a revoked host key,
 //! 58 an unreadable data directory, 59 an interrupted apply, 60-61
 //! renderers against PostgreSQL and libpq, 62 ownership, 63-69 faults,
-//! 70-72 host keys, 73 co-located members, 74 hostile pg_hba, 75 history,
+//! 70-72 host keys (70 a host known only through a certificate authority), 73 co-located members, 74 hostile pg_hba, 75 history,
 //! 76 role files, 77 hooks, 78 sync, 79 the application's whole cycle.
 
 use std::path::{Path, PathBuf};
@@ -92,6 +92,75 @@ impl TestHosts {
 
     pub fn known_hosts(&self) -> PathBuf {
         self.dir.join("client/known_hosts")
+    }
+
+    /// Host `host`'s public key as known_hosts holds it: `type base64`.
+    pub fn host_key(&self, host: u8) -> String {
+        let public = self
+            .dir
+            .join(format!("node{host}/ssh/ssh_host_ed25519_key.pub"));
+        let text = std::fs::read_to_string(&public).unwrap();
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Host `host`'s key fingerprint as `ssh-keygen -l` prints it: `SHA256:…`.
+    pub fn host_fingerprint(&self, host: u8) -> String {
+        let said = run(Command::new("ssh-keygen").arg("-lf").arg(
+            self.dir
+                .join(format!("node{host}/ssh/ssh_host_ed25519_key.pub")),
+        ));
+        said.split_whitespace().nth(1).unwrap().to_owned()
+    }
+
+    /// The keys `ssh-keygen -F NAME` finds for NAME in the client
+    /// known_hosts: `type base64` of each key line it prints (marker lines
+    /// such as `@cert-authority` left out); empty when it finds none.
+    pub fn openssh_finds(&self, name: &str) -> Vec<String> {
+        let output = Command::new("ssh-keygen")
+            .args(["-F", name, "-f"])
+            .arg(self.known_hosts())
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.starts_with('@'))
+            .map(|line| {
+                line.split_whitespace()
+                    .skip(1)
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    /// Logs in to host `host` on `port` with OpenSSH, trusting nothing but
+    /// the client known_hosts (StrictHostKeyChecking=yes); Err has ssh's words.
+    pub fn openssh_login(&self, host: u8, port: u16) -> Result<(), String> {
+        let known_hosts = format!("UserKnownHostsFile={}", self.known_hosts().display());
+        let output = Command::new("ssh")
+            .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-o"])
+            .args([
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", &known_hosts, "-p", &port.to_string(), "-i"])
+            .arg(self.dir.join("client/id_ed25519"))
+            .arg(format!("postgres@{}", self.addr(host)))
+            .arg("true")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
     }
 
     /// One of tests/hosts/ctl.sh's actions on host `host`: stop-sshd, stop-pg, rekey, …

@@ -10,6 +10,7 @@ mod examples;
 mod health;
 mod history;
 mod hooks;
+mod host_keys;
 mod hostile;
 mod hosts;
 mod invalid_files;
