@@ -9,8 +9,9 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ssh2::Session;
 
@@ -21,6 +22,9 @@ use crate::model::NodeName;
 
 /// The machine's known_hosts, which OpenSSH reads after the user's.
 const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+
+/// Appends from the nodes' concurrent connections go one at a time.
+static APPENDING: Mutex<()> = Mutex::new(());
 
 /// The known_hosts files as read before the handshake, for one node.
 pub struct HostKeyCheck {
@@ -154,7 +158,10 @@ impl HostKeyCheck {
     }
 }
 
+/// Appends one line, first ending a last line that has no newline (or the
+/// two would run together into one line neither ssh nor mirrorset reads).
 fn append(path: &Path, line: &str) -> std::io::Result<()> {
+    let _one_at_a_time = APPENDING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -163,9 +170,20 @@ fn append(path: &Path, line: &str) -> std::io::Result<()> {
     }
     let mut file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .mode(0o600)
         .open(path)?;
-    file.write_all(line.as_bytes())?;
+    let length = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if length > 0 {
+        file.read_exact_at(&mut last, length - 1)?;
+    }
+    let mut text = String::with_capacity(line.len() + 1);
+    if last[0] != b'\n' {
+        text.push('\n');
+    }
+    text.push_str(line);
+    file.write_all(text.as_bytes())?;
     file.sync_all()
 }

@@ -11,7 +11,9 @@
 #        start-pg   pg_ctl -D DIR/nodeI/etc -l DIR/nodeI/postgresql.log -w start
 #                   as postgres, with LD_PRELOAD shim + MIRRORSET_BIND_ADDR
 #        rekey      give host I a NEW host key and restart its sshd, leaving
-#                   DIR/client/known_hosts stale (a "changed host key")
+#                   DIR/client/known_hosts stale (a "changed host key");
+#                   rekey-ed25519 (= rekey), rekey-ecdsa, rekey-rsa choose
+#                   the key's type (the file keeps its name)
 #        certify    sign host I's key with the test host CA DIR/client/host_ca
 #                   (made on first use), principal 127.0.NET.I, and make its
 #                   sshd present the certificate (HostCertificate)
@@ -59,10 +61,13 @@ start-sshd) start_sshd "$I" ;;
 stop-pg) stop_pg "$I" fast ;;
 crash-pg) stop_pg "$I" immediate ;;
 start-pg) start_pg "$I" ;;
-rekey)
+rekey | rekey-ed25519 | rekey-ecdsa | rekey-rsa)
     host_vars "$I"
+    type=${ACTION#rekey}
+    type=${type#-}
+    type=${type:-ed25519}
     tmp=$(mktemp -d "$H_SSH/rekey.XXXXXX")
-    ssh-keygen -q -t ed25519 -N '' -C "$H_NAME@net$NET-rekeyed" -f "$tmp/key"
+    ssh-keygen -q -t "$type" -N '' -C "$H_NAME@net$NET-rekeyed" -f "$tmp/key"
     mv -f "$tmp/key.pub" "$H_SSH_KEY.pub"
     mv -f "$tmp/key" "$H_SSH_KEY"
     rmdir "$tmp"
@@ -71,7 +76,7 @@ rekey)
     sed -i '/^HostCertificate /d' "$H_SSH_CONFIG"
     stop_sshd "$I"
     start_sshd "$I"
-    say "$H_NAME: new host key $(ssh-keygen -l -f "$H_SSH_KEY.pub" | cut -d' ' -f2); known_hosts left unchanged"
+    say "$H_NAME: new $type host key $(ssh-keygen -l -f "$H_SSH_KEY.pub" | cut -d' ' -f2); known_hosts left unchanged"
     ;;
 certify)
     host_vars "$I"
@@ -96,5 +101,5 @@ status)
     p=$(pg_pid "$H_DATA") || p=down
     echo "sshd $s postgres $p"
     ;;
-*) die "unknown action '$ACTION' (stop-sshd start-sshd stop-pg crash-pg start-pg rekey certify trust status)" ;;
+*) die "unknown action '$ACTION' (stop-sshd start-sshd stop-pg crash-pg start-pg rekey[-ed25519|-ecdsa|-rsa] certify trust status)" ;;
 esac

@@ -1,6 +1,7 @@
 //! Host keys as OpenSSH reads and writes them (issue 12, case 7), against
-//! real sshd: a host trusted only through a `@cert-authority`. Every line
-//! mirrorset writes is read back by `ssh-keygen -F` and by a real
+//! real sshd: a host trusted only through a `@cert-authority`, the lines
+//! `--accept-new-host-keys` adds for each key type.
+//! Every line mirrorset writes is read back by `ssh-keygen -F` and by a real
 //! `ssh -o StrictHostKeyChecking=yes`.
 
 use crate::hosts::TestHosts;
@@ -105,4 +106,58 @@ fn a_host_trusted_only_through_a_certificate_authority_is_refused_with_its_true_
         format!("{known_hosts}{key_line}\n")
     );
     assert_eq!(hosts.openssh_finds("127.0.70.2"), [hosts.host_key(2)]);
+}
+
+/// The lines added for new ed25519, ECDSA and RSA host keys are the ones
+/// OpenSSH writes, and an existing last line without a newline stays intact.
+#[test]
+fn added_lines_of_every_key_type_are_read_by_openssh() {
+    let hosts = TestHosts::up(71, 3);
+    hosts.ctl("rekey-ecdsa", 2);
+    hosts.ctl("rekey-rsa", 3);
+    let by_hand = "# trusted by hand, and no newline at the end";
+    std::fs::write(hosts.known_hosts(), by_hand).unwrap();
+    let home = home_with_ssh_config(&hosts, "HashKnownHosts no\n");
+
+    let output = check(&hosts, &home, false, 1);
+    assert!(
+        output
+            .stdout
+            .contains("node3: the host key of 127.0.71.3 ("),
+        "{}",
+        output.stdout
+    );
+    let output = check(&hosts, &home, true, 0);
+    for (host, kind) in [
+        (1, "ssh-ed25519"),
+        (2, "ecdsa-sha2-nistp256"),
+        (3, "ssh-rsa"),
+    ] {
+        assert!(hosts.host_key(host).starts_with(&format!("{kind} ")));
+        assert!(
+            output.stderr.contains(&format!(
+                "node{host}: added the host key of {} ({kind} {})",
+                hosts.addr(host),
+                hosts.host_fingerprint(host)
+            )),
+            "{}",
+            output.stderr
+        );
+        assert_eq!(
+            hosts.openssh_finds(&hosts.addr(host)),
+            [hosts.host_key(host)]
+        );
+        hosts.openssh_login(host, 22).unwrap();
+    }
+    let written = std::fs::read_to_string(hosts.known_hosts()).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some(by_hand));
+    let mut added: Vec<&str> = lines.collect();
+    added.sort();
+    let expected: Vec<String> = (1..=3)
+        .map(|host| format!("{} {}", hosts.addr(host), hosts.host_key(host)))
+        .collect();
+    assert_eq!(added, expected);
+    assert!(written.ends_with('\n'));
+    check(&hosts, &home, false, 0);
 }

@@ -15,7 +15,9 @@
 //! stopped during clones, renewed certificates), 57 a revoked host key,
 //! 58 an unreadable data directory, 59 an interrupted apply, 60-61
 //! renderers against PostgreSQL and libpq, 62 ownership, 63-69 faults,
-//! 70-72 host keys (70 a host known only through a certificate authority), 73 co-located members, 74 hostile pg_hba, 75 history,
+//! 70-72 host keys (70 a host known only through a certificate authority,
+//! 71 the lines added for each key type), 73 co-located members, 74
+//! hostile pg_hba, 75 history,
 //! 76 role files, 77 hooks, 78 sync, 79 the application's whole cycle.
 
 use std::path::{Path, PathBuf};
