@@ -744,7 +744,11 @@ impl Applier<'_> {
                 "--no-password",
                 "-P",
             ])
-            .timeout(Duration::from_secs(24 * 3600));
+            .timeout(Duration::from_secs(24 * 3600))
+            // An apply stopped at once, or cut off from the node, leaves no
+            // copy running into the data directory (nor its WAL streamer
+            // holding the slot).
+            .stop_when_abandoned();
         // pg_basebackup -P reports "done/total kB (NN%)"; shown every tenth.
         let shown = std::sync::atomic::AtomicU32::new(0);
         let on_progress = |chunk: &[u8]| {

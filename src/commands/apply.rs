@@ -51,8 +51,9 @@ fn watch_signals(interrupted: Arc<AtomicBool>) -> miette::Result<signal_hook::it
         for _ in signals.forever() {
             if interrupted.swap(true, Ordering::SeqCst) {
                 eprintln!(
-                    "\nmirrorset: stopped at once by a second signal: the step that was running may be half done, \
-                     and its locks stay (`mirrorset force-unlock` removes them); run apply again"
+                    "\nmirrorset: stopped at once by a second signal: the step that was running may be half done \
+                     (a clone it ran ends on its node with this process), and its locks stay (the next apply \
+                     from this machine takes them; `mirrorset force-unlock` removes them); run apply again"
                 );
                 std::process::exit(130);
             }

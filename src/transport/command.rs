@@ -1,7 +1,7 @@
 //! A program to run on a node, as data: program, arguments, environment,
-//! standard input, timeout and the user to run it as. Rendered to one shell
-//! line with every word quoted, so no argument can ever be read as shell
-//! syntax. Pure.
+//! standard input, timeout, the user to run it as, and whether it ends when
+//! the caller goes away. Rendered to one shell line with every word quoted,
+//! so no argument can ever be read as shell syntax. Pure.
 
 use std::fmt;
 use std::time::Duration;
@@ -21,7 +21,32 @@ pub struct RemoteCommand {
     pub timeout: Duration,
     /// Run as this OS user (`sudo -n -u` over SSH, `runuser` locally) when it is not the login user.
     pub run_as: Option<String>,
+    /// Ended on the node, with every process it started, when the caller
+    /// goes away (the caller exits, or its SSH connection drops): run under
+    /// `STOP_WHEN_ABANDONED`, its standard input held open by the transport
+    /// until it ends. Its own standard input is then /dev/null (`stdin` is
+    /// not for such a command).
+    pub stop_when_abandoned: bool,
 }
+
+/// Runs "$@" with its standard input (the SSH channel, or the local
+/// caller's pipe) watched: the transport never closes it while it waits, so
+/// its end means the caller is gone, and the command's process group is
+/// ended. `timeout`, the first word of every command, leads its own group,
+/// so a pg_basebackup and the WAL streamer it forks go together. Whatever
+/// the command leaves in its group when it ends (that streamer, when
+/// pg_basebackup itself was killed) is ended too.
+pub const STOP_WHEN_ABANDONED: &str = r#"exec 3<&0 </dev/null
+"$@" 3<&- &
+child=$!
+{ cat >/dev/null; kill -s TERM -- "-$child" "$child"; } <&3 >/dev/null 2>&1 &
+watcher=$!
+exec 3<&-
+wait "$child"
+status=$?
+kill -s TERM "$watcher" 2>/dev/null
+kill -s TERM -- "-$child" 2>/dev/null
+exit "$status""#;
 
 impl RemoteCommand {
     pub fn new(program: impl Into<String>) -> Self {
@@ -32,6 +57,7 @@ impl RemoteCommand {
             stdin: None,
             timeout: DEFAULT_TIMEOUT,
             run_as: None,
+            stop_when_abandoned: false,
         }
     }
 
@@ -64,20 +90,32 @@ impl RemoteCommand {
         self
     }
 
+    /// See `stop_when_abandoned`: for long programs (pg_basebackup) that
+    /// must not outlive an apply stopped at once or cut off.
+    pub fn stop_when_abandoned(mut self) -> Self {
+        self.stop_when_abandoned = true;
+        self
+    }
+
     pub fn run_as(mut self, user: Option<&str>) -> Self {
         self.run_as = user.map(str::to_owned);
         self
     }
 
-    /// The words to execute, after the user switch: `timeout`, `env` and the program.
+    /// The words to execute, after the user switch: the watcher when the
+    /// command stops when abandoned, then `timeout`, `env` and the program.
     /// `timeout` runs on the node so a hung program is killed there, not just abandoned.
     pub fn argv(&self) -> Vec<String> {
         let seconds = self.timeout.as_secs().max(1);
-        let mut argv = vec![
+        let mut argv = Vec::new();
+        if self.stop_when_abandoned {
+            argv.extend(["sh", "-c", STOP_WHEN_ABANDONED, "mirrorset-watch"].map(str::to_owned));
+        }
+        argv.extend([
             "timeout".to_owned(),
             "--kill-after=5".to_owned(),
             seconds.to_string(),
-        ];
+        ]);
         if !self.env.is_empty() {
             argv.push("env".to_owned());
             argv.extend(
@@ -112,6 +150,7 @@ impl fmt::Debug for RemoteCommand {
             .field("program", &self.program)
             .field("args", &self.args)
             .field("run_as", &self.run_as)
+            .field("stop_when_abandoned", &self.stop_when_abandoned)
             .field("stdin", &self.stdin.as_ref().map(|_| "(sensitive)"))
             .finish()
     }
@@ -159,6 +198,40 @@ mod tests {
         assert_eq!(
             command.shell_line(),
             "sudo -n -u postgres -- timeout --kill-after=5 30 env PGCONNECT_TIMEOUT=5 pg_isready -h /run/postgresql"
+        );
+    }
+
+    #[test]
+    fn a_command_that_stops_when_abandoned_runs_under_the_fixed_watcher() {
+        let command = RemoteCommand::new("pg_basebackup")
+            .args(["-D", "/data dir"])
+            .timeout(Duration::from_secs(60))
+            .stop_when_abandoned()
+            .run_as(Some("postgres"));
+        assert_eq!(
+            command.argv(),
+            [
+                "sh",
+                "-c",
+                STOP_WHEN_ABANDONED,
+                "mirrorset-watch",
+                "timeout",
+                "--kill-after=5",
+                "60",
+                "pg_basebackup",
+                "-D",
+                "/data dir"
+            ]
+        );
+        assert!(
+            command
+                .shell_line()
+                .starts_with("sudo -n -u postgres -- sh -c 'exec 3<&0")
+        );
+        assert!(
+            command.shell_line().ends_with(
+                " mirrorset-watch timeout --kill-after=5 60 pg_basebackup -D '/data dir'"
+            )
         );
     }
 

@@ -112,8 +112,11 @@ impl Transport for LocalTransport {
         let mut stderr = child.stderr.take().expect("stderr is piped");
         // Threads so a full pipe in one direction never blocks the others.
         std::thread::scope(|scope| {
+            let hold = command.stop_when_abandoned;
             let writer = scope.spawn(move || {
                 let _ = stdin.write_all(&stdin_bytes);
+                // Closed only once the command ended (or this process did).
+                hold.then_some(stdin)
             });
             let out_reader = scope.spawn(move || {
                 let mut bytes = Vec::new();
@@ -155,7 +158,7 @@ impl Transport for LocalTransport {
                     }
                 }
             };
-            let _ = writer.join();
+            drop(writer.join());
             let stdout = out_reader.join().unwrap_or_default();
             let stderr = err_reader.join().unwrap_or_default();
             use std::os::unix::process::ExitStatusExt;

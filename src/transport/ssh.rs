@@ -305,7 +305,9 @@ impl Transport for SshTransport {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                     Err(e) => return Err(self.session_error("sending input", e)),
                 }
-            } else if !eof_sent {
+            } else if !eof_sent && !command.stop_when_abandoned {
+                // A command that stops when abandoned reads the end of its
+                // input as "the caller is gone": it never gets one from here.
                 match channel.send_eof() {
                     Ok(()) => {
                         eof_sent = true;

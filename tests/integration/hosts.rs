@@ -14,7 +14,9 @@
 //! rejected mirror, a diverged old primary, a crashed primary, a primary
 //! stopped during clones, renewed certificates), 57 a revoked host key,
 //! 58 an unreadable data directory, 59 an interrupted apply, 60-61
-//! renderers against PostgreSQL and libpq, 62 ownership, 63-69 faults,
+//! renderers against PostgreSQL and libpq, 62 ownership, 63-67 faults (sshd
+//! killed, SIGINT, pg_basebackup or the primary killed, a full disk, two
+//! applies at once),
 //! 70-72 host keys (70 a host known only through a certificate authority,
 //! 71 the lines added for each key type), 73 co-located members, 74
 //! hostile pg_hba, 75 history,

@@ -7,6 +7,7 @@ mod check;
 mod co_located;
 mod demo;
 mod examples;
+mod faults;
 mod health;
 mod history;
 mod hooks;
