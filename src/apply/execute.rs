@@ -867,6 +867,8 @@ impl Applier<'_> {
                     )
                 }
                 Ok(None) => last = "no WAL receiver".into(),
+                // Waiting cannot bring back a node apply has lost.
+                Err(error @ AccessError::Session { .. }) => return Err(error.into()),
                 Err(error) => last = error.to_string(),
             }
             if Instant::now() > deadline {

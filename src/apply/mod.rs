@@ -24,7 +24,8 @@ use crate::desired::Desired;
 use crate::model::{Cluster, NodeName, Secret};
 use crate::plan::{Action, ActionKind, Plan};
 use crate::transport::{
-    self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, SqlSession, Transport, fan_out,
+    self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, RemoteCommand, SqlSession, Transport,
+    fan_out,
 };
 
 #[derive(Debug, Clone)]
@@ -100,14 +101,37 @@ impl NodeSession {
             .lock()
             .expect("no panic while holding the SQL session");
         if sql.is_none() {
-            *sql = Some(SqlSession::connect(&*self.transport, layout)?);
+            let connected = SqlSession::connect(&*self.transport, layout)
+                .map_err(|error| self.session_lost(error))?;
+            *sql = Some(connected);
         }
         let result = query(sql.as_ref().expect("just connected"));
-        if result.is_err() {
-            // A failed connection is not reused; the next query reconnects.
-            *sql = None;
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                // A failed connection is not reused; the next query reconnects.
+                *sql = None;
+                Err(self.session_lost(error))
+            }
         }
-        result
+    }
+
+    /// An SQL stream cut together with its SSH session reads as a closed
+    /// connection ("is PostgreSQL running?"): when the session is gone too,
+    /// the error says that the connection to the node was lost instead.
+    fn session_lost(&self, error: AccessError) -> AccessError {
+        let AccessError::Sql { node, reason } = error else {
+            return error;
+        };
+        let probe = RemoteCommand::new("true").timeout(Duration::from_secs(5));
+        match self.transport.exec(&probe) {
+            Err(AccessError::Session { .. }) => AccessError::Session {
+                node,
+                doing: "running SQL".into(),
+                reason,
+            },
+            _ => AccessError::Sql { node, reason },
+        }
     }
 
     /// Forgets the SQL session: the server restarted or stopped.

@@ -264,6 +264,31 @@ fn assert_no_clone_left(hosts: &TestHosts, host: u8) {
     }
 }
 
+/// Kills host `host`'s sshd like a crash of the daemon: its listener and the
+/// processes serving its open connections, at once (ctl.sh stop-sshd does
+/// the same, a shell script's start-up later). What they started runs on.
+fn kill_sshd(hosts: &TestHosts, host: u8) {
+    let pid_file = hosts.dir.join(format!("node{host}/ssh/sshd.pid"));
+    let listener: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut pids = vec![listener.to_string()];
+    pids.extend(
+        processes()
+            .iter()
+            .filter(|p| p.parent == listener)
+            .map(|p| p.pid.to_string()),
+    );
+    let status = Command::new("kill")
+        .args(["-s", "TERM"])
+        .args(&pids)
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {pids:?}");
+}
+
 /// Host `host`'s postmaster pid, from its data directory's postmaster.pid.
 fn postmaster(hosts: &TestHosts, host: u8) -> u32 {
     let file = hosts.dir.join(format!("node{host}/data/postmaster.pid"));
@@ -386,6 +411,30 @@ fn rerun_converges(hosts: &TestHosts) -> crate::test::Output {
     output
 }
 
+/// Kills host `host`'s sshd when step `what…` of it starts: apply fails
+/// naming the node and the lost connection; its lock there stays (nothing
+/// could remove it) until the next apply takes it.
+fn sshd_killed_at(hosts: &TestHosts, host: u8, what: &str, primary: u8) -> Run {
+    let before = clusters(hosts);
+    let node = format!("node{host}");
+    let run = apply_with_fault(hosts, &node, what, |_| kill_sshd(hosts, host));
+    assert_failed(&run, &node, "the SSH connection was lost");
+    assert!(
+        run.stderr.contains("Check that the node answers"),
+        "{}",
+        run.says()
+    );
+    assert_eq!(
+        locks(hosts),
+        [hosts.dir.join(format!("{node}/mirrorset.lock"))],
+        "{}",
+        run.says()
+    );
+    hosts.ctl("start-sshd", host);
+    assert_kept(hosts, &before, primary);
+    run
+}
+
 /// Interrupts apply (SIGINT) when step `what…` of `node` starts: that
 /// step finishes, no other starts, every lock is released, and apply says
 /// what was not done.
@@ -433,6 +482,25 @@ fn fill(hosts: &TestHosts, host: u8, rows: u32) {
     );
 }
 
+/// Drops host `primary`'s slot of `mirror` (its walsender ended first), so
+/// the mirror streams again only after apply made it and its WAL receiver
+/// retried (every 5 s).
+fn drop_slot(hosts: &TestHosts, primary: u8, mirror: &str) {
+    let dropped = (0..100).any(|_| {
+        hosts.try_psql(
+            primary,
+            &format!(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '{mirror}' AND active_pid IS NOT NULL"
+            ),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        hosts
+            .try_psql(primary, &format!("SELECT pg_drop_replication_slot('{mirror}')"))
+            .is_some()
+    });
+    assert!(dropped, "could not drop {mirror}'s slot");
+}
+
 /// Who is primary now: `host` takes writes, every other host replays them.
 fn assert_primary(hosts: &TestHosts, host: u8, count: u8, table: &str) {
     assert_eq!(hosts.psql(host, "SELECT pg_is_in_recovery()"), "f");
@@ -443,6 +511,55 @@ fn assert_primary(hosts: &TestHosts, host: u8, count: u8, table: &str) {
     for mirror in (1..=count).filter(|m| *m != host) {
         wait_replayed(hosts, mirror, &format!("SELECT n FROM {table}"), "7");
     }
+}
+
+/// sshd killed on the node during each kind of step: a restart, an SQL
+/// step, a clone (which it does not outlive), a start, a wait for
+/// streaming (which ends at once, not after its 300 s), a file write
+/// then reload, and both halves of a switchover: the stop of the old
+/// primary and the promotion of the new one.
+#[test]
+fn sshd_killed_during_each_kind_of_step_fails_naming_the_node_and_a_rerun_converges() {
+    let hosts = TestHosts::up(63, 3);
+    sshd_killed_at(&hosts, 1, "restart", 1);
+    sshd_killed_at(&hosts, 1, "role replicator", 1);
+    sshd_killed_at(&hosts, 2, "clone", 1);
+    assert_no_clone_left(&hosts, 2);
+    sshd_killed_at(&hosts, 2, "start", 1);
+    rerun_converges(&hosts);
+
+    drop_slot(&hosts, 1, "node3");
+    let started = Instant::now();
+    let run = sshd_killed_at(&hosts, 3, "wait until streaming", 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "apply waited for a node it had lost\n{}",
+        run.says()
+    );
+
+    // Its step was the last: the next apply with work to do takes its lock.
+    set_work_mem(&hosts, "8MB");
+    let run = sshd_killed_at(&hosts, 2, "write", 1);
+    assert!(
+        run.stderr
+            .contains("node3: removing the lock of an apply that ended without releasing it"),
+        "{}",
+        run.says()
+    );
+    rerun_converges(&hosts);
+    for host in 1..=3 {
+        assert_eq!(hosts.psql(host, "SHOW work_mem"), "8MB");
+    }
+
+    mirrorset(&hosts, &["promote", "node2", "FILE"], 0);
+    sshd_killed_at(&hosts, 1, "stop", 1);
+    rerun_converges(&hosts);
+    assert_primary(&hosts, 2, 3, "after_stop_fault");
+
+    mirrorset(&hosts, &["promote", "node1", "FILE"], 0);
+    sshd_killed_at(&hosts, 1, "promote", 2);
+    rerun_converges(&hosts);
+    assert_primary(&hosts, 1, 3, "after_promote_fault");
 }
 
 /// SIGINT during each kind of step finishes that step and stops (a
