@@ -35,7 +35,9 @@ fn lock_path(node: &Node) -> String {
 }
 
 impl Applier<'_> {
-    pub(super) fn lock(&self, name: &NodeName) -> Result<(), ApplyError> {
+    /// Takes the node's lock, waiting up to the lock timeout while a live
+    /// apply holds it; returns that apply's holder line when it waited.
+    pub(super) fn lock(&self, name: &NodeName) -> Result<Option<String>, ApplyError> {
         let node = self
             .cluster
             .node(name)
@@ -49,7 +51,7 @@ impl Applier<'_> {
             self.options.plan_id
         );
         let started = Instant::now();
-        let mut announced = false;
+        let mut waited_for = None;
         loop {
             let output = transport.exec_as_postgres(RemoteCommand::new("sh").args([
                 "-c",
@@ -59,7 +61,7 @@ impl Applier<'_> {
                 &holder,
             ]))?;
             if output.success() {
-                return Ok(());
+                return Ok(waited_for);
             }
             if output.status != Some(HELD) {
                 return Err(AccessError::CommandFailed {
@@ -98,13 +100,13 @@ impl Applier<'_> {
                     waited: started.elapsed().as_secs(),
                 });
             }
-            if !announced {
+            if waited_for.is_none() {
                 self.progress.warn(&format!(
                     "{name} is locked by {current}; waiting up to {}s",
                     self.options.lock_timeout.as_secs()
                 ));
-                announced = true;
             }
+            waited_for = Some(current);
             std::thread::sleep(Duration::from_millis(500));
         }
     }

@@ -61,6 +61,16 @@ pub enum ApplyError {
         holder: String,
         waited: u64,
     },
+    /// Another apply held a lock this one waited for: what it changed
+    /// is not in this plan, so no step of it runs.
+    #[error(
+        "{node} was locked by {holder} while this apply waited; the plan was made before that apply's changes, so none of its steps ran"
+    )]
+    #[diagnostic(
+        code(apply::plan_outdated_by_lock),
+        help("run apply again: it plans from what the nodes hold now")
+    )]
+    WaitedForLock { node: NodeName, holder: String },
     #[error("{node}: {message}")]
     #[diagnostic(
         code(apply::precondition),
@@ -246,9 +256,19 @@ pub fn apply(
     };
     let mut locked = Vec::new();
     let result = (|| {
+        let mut waited_for = None;
         for name in &touched {
-            applier.lock(name)?;
+            let waited = applier.lock(name)?;
             locked.push(name.clone());
+            if let (None, Some(holder)) = (&waited_for, waited) {
+                waited_for = Some((name.clone(), holder));
+            }
+        }
+        // Two applies at once: the one that waited planned from what was
+        // there before the other one ran (its steps' preconditions catch
+        // only some of that).
+        if let Some((node, holder)) = waited_for {
+            return Err(ApplyError::WaitedForLock { node, holder });
         }
         applier.run(&plan.actions, plan.promotion.as_ref())
     })();

@@ -307,6 +307,12 @@ fn apply_showing(
             still_unhealthy(&plan);
             Ok(ExitCode::SUCCESS)
         }
+        Err(
+            error @ (apply::ApplyError::Locked { .. } | apply::ApplyError::WaitedForLock { .. }),
+        ) => {
+            eprintln!("\nNo step ran: nothing was changed, and every lock taken was released.");
+            Err(error.into())
+        }
         Err(error) => {
             eprintln!(
                 "\nApply stopped: the step that failed and those after it were not done; \

@@ -682,3 +682,62 @@ fn pg_basebackup_or_the_primary_killed_mid_clone_fails_naming_the_mirror_and_a_r
     rerun_converges(&hosts);
     wait_replayed(&hosts, 2, "SELECT count(*) FROM big", "80000");
 }
+
+/// Both applies of a pair started together end in success or in the
+/// refusal of the one that waited for the other's lock, before any step of
+/// its stale plan ran; no lock remains and the cluster matches the file.
+fn two_applies_at_once(hosts: &TestHosts) -> usize {
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let both: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    watched(
+                        hosts,
+                        &["apply", "FILE", "--auto-approve"],
+                        LIMIT,
+                        |_, _| {},
+                    )
+                })
+            })
+            .collect();
+        both.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    let mut refused = 0;
+    for run in &runs {
+        if run.code == Some(0) {
+            continue;
+        }
+        refused += 1;
+        let flat = flatten(&run.stderr);
+        assert!(
+            run.code == Some(1)
+                && flat.contains("apply::plan_outdated_by_lock")
+                && flat.contains("was locked by")
+                && flat.contains("none of its steps ran")
+                && flat.contains("run apply again")
+                && !run.stdout.contains(" ...\n"),
+            "{}",
+            run.says()
+        );
+    }
+    assert!(refused < 2, "both were refused");
+    assert!(
+        runs.iter().any(|run| run.stdout.contains("Apply complete")),
+        "neither applied"
+    );
+    assert_eq!(locks(hosts), Vec::<PathBuf>::new());
+    assert_converged(hosts);
+    refused
+}
+
+#[test]
+fn two_applies_at_once_end_in_success_or_a_refusal_before_any_step() {
+    let hosts = TestHosts::up(67, 3);
+    let mut refused = two_applies_at_once(&hosts);
+    mirrorset(&hosts, &["promote", "node2", "FILE"], 0);
+    refused += two_applies_at_once(&hosts);
+    assert_primary(&hosts, 2, 3, "after_two_switchovers");
+    // Each pair either overlapped (one refused) or ran one after the other
+    // (the second found nothing to do); here they start together.
+    assert!(refused > 0, "the applies never overlapped");
+}
