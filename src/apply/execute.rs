@@ -709,8 +709,9 @@ impl Applier<'_> {
             std::thread::sleep(Duration::from_millis(200));
         }
         let marker = format!("{data_dir}.mirrorset-cloning");
-        // The marker tells the next plan that a clone was interrupted.
-        transport.write_file_atomic(
+        // The marker tells the next plan that a clone was interrupted. An
+        // earlier one (left by such a clone) is not worth a kept copy.
+        transport.write_file_atomic_no_backup(
             &marker,
             b"a mirrorset clone is in progress; if none runs, it was interrupted\n",
             0o600,

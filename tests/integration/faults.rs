@@ -408,7 +408,25 @@ fn rerun_converges(hosts: &TestHosts) -> crate::test::Output {
     }
     assert_converged(hosts);
     assert_eq!(locks(hosts), Vec::<PathBuf>::new());
+    assert_no_marker_copies(hosts);
     output
+}
+
+/// A converged node has no clone marker, nor any copy of one.
+fn assert_no_marker_copies(hosts: &TestHosts) {
+    for entry in std::fs::read_dir(&hosts.dir).unwrap().flatten() {
+        if !entry.path().is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.contains(".mirrorset-cloning"),
+                "{} is left",
+                file.path().display()
+            );
+        }
+    }
 }
 
 /// Kills host `host`'s sshd when step `what…` of it starts: apply fails
