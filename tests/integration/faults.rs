@@ -701,6 +701,84 @@ fn pg_basebackup_or_the_primary_killed_mid_clone_fails_naming_the_mirror_and_a_r
     wait_replayed(&hosts, 2, "SELECT count(*) FROM big", "80000");
 }
 
+/// A small tmpfs mounted over a mirror's data directory, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> Self {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!(
+                "size={size},mode=0700,uid={},gid={}",
+                id("-u"),
+                id("-g")
+            ))
+            .arg("tmpfs")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs on {}", path.display());
+        Self(path.to_owned())
+    }
+
+    fn unmount(&self) {
+        let status = Command::new("umount").arg(&self.0).status().unwrap();
+        assert!(status.success(), "umount {}", self.0.display());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Still mounted only when the test failed: never leave it behind.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The postgres account's uid or gid (`id -u postgres`).
+fn id(which: &str) -> String {
+    let output = Command::new("id")
+        .args([which, "postgres"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A mirror's disk fills up mid-clone: apply fails naming the mirror and
+/// the full disk, the data directory stays, and with room again a re-run
+/// converges.
+#[test]
+fn a_full_disk_on_a_mirror_fails_the_clone_naming_it_and_with_room_a_rerun_converges() {
+    let hosts = TestHosts::up(66, 2);
+    fill(&hosts, 1, 30_000);
+    let data = hosts.dir.join("node2/data");
+    let disk = SmallDisk::mount(&data, "30m");
+
+    let run = watched(
+        &hosts,
+        &["apply", "FILE", "--auto-approve"],
+        LIMIT,
+        |_, _| {},
+    );
+    assert_failed(&run, "node2", "pg_basebackup from 127.0.66.1:5432 failed");
+    assert!(
+        flatten(&run.stderr).contains("No space left on device"),
+        "{}",
+        run.says()
+    );
+    assert!(data.is_dir(), "{} is gone", data.display());
+    assert_no_clone_left(&hosts, 2);
+    assert_eq!(locks(&hosts), Vec::<PathBuf>::new());
+    assert!(hosts.dir.join("node1/data/global/pg_control").is_file());
+
+    disk.unmount();
+    rerun_converges(&hosts);
+    wait_replayed(&hosts, 2, "SELECT count(*) FROM big", "30000");
+}
+
 /// Both applies of a pair started together end in success or in the
 /// refusal of the one that waited for the other's lock, before any step of
 /// its stale plan ran; no lock remains and the cluster matches the file.
