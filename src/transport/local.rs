@@ -198,3 +198,75 @@ impl Transport for LocalTransport {
         Ok(theirs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::transport::command::STOP_WHEN_ABANDONED;
+
+    fn alive(pid: &str) -> bool {
+        // A zombie is dead: PID 1 here may not reap.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    }
+
+    #[test]
+    fn a_command_that_stops_when_abandoned_runs_to_its_end_while_the_caller_waits() {
+        let transport = LocalTransport {
+            node: NodeName::new("local").unwrap(),
+            login_user: current_user(),
+            postgres_user: current_user(),
+        };
+        let started = Instant::now();
+        let output = transport
+            .exec(
+                &RemoteCommand::new("sh")
+                    .args(["-c", "sleep 0.2; printf out; printf err >&2; exit 3"])
+                    .stop_when_abandoned(),
+            )
+            .unwrap();
+        assert_eq!(
+            (output.stdout_text(), output.stderr_text(), output.status),
+            ("out".to_owned(), "err".to_owned(), Some(3))
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_watcher_ends_the_command_and_what_it_started_when_its_input_ends() {
+        let mut watched = Command::new("sh")
+            .args(["-c", STOP_WHEN_ABANDONED, "mirrorset-watch"])
+            .args(["timeout", "60", "sh", "-c", "sleep 60 & echo $!; wait"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(watched.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let grandchild = line.trim().to_owned();
+        assert!(alive(&grandchild));
+        // The caller goes away.
+        drop(watched.stdin.take());
+        let started = Instant::now();
+        let status = watched.wait().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(status.code(), Some(143));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(&grandchild) {
+            assert!(Instant::now() < deadline, "sleep {grandchild} outlived it");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
