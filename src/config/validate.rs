@@ -783,8 +783,16 @@ impl Checker<'_> {
     }
 
     fn host(&mut self, host: &Spanned<String>, what: &str) -> Option<String> {
-        if host.parse::<IpAddr>().is_ok() || is_dns_name(host) {
+        if host.parse::<IpAddr>().is_ok() || is_dns_name(host) && !is_numeric_name(host) {
             return Some(host.value.clone());
+        }
+        if is_numeric_name(host) {
+            self.report(
+                Problem::new(Rule::InvalidHost, format!("{what} {:?} is not an IP address or DNS name", host.value))
+                    .at(host.span.clone(), "numbers, but not a dotted-decimal IPv4 address")
+                    .help("the C library, so libpq and pg_hba.conf, reads a leading 0 as octal, 0x as hex and fewer than four numbers as a shorter form: it would be another address; write four decimal numbers, e.g. \"10.0.0.12\""),
+            );
+            return None;
         }
         self.report(
             Problem::new(Rule::InvalidHost, format!("{what} {:?} is not an IP address or DNS name", host.value))
@@ -1467,6 +1475,21 @@ fn setting_is_off(value: &SettingValue) -> bool {
     }
 }
 
+/// Every label a number (decimal, or 0x and hex digits): no DNS name, but
+/// what inet_aton, and so getaddrinfo, libpq and pg_hba.conf, may read as
+/// an IPv4 address written another way ("10.1", "010.0.0.1", "0x0a.0.0.1").
+fn is_numeric_name(text: &str) -> bool {
+    text.split('.').all(|label| {
+        let digits = label
+            .strip_prefix("0x")
+            .or_else(|| label.strip_prefix("0X"));
+        match digits {
+            Some(hex) => hex.chars().all(|c| c.is_ascii_hexdigit()),
+            None => !label.is_empty() && label.chars().all(|c| c.is_ascii_digit()),
+        }
+    })
+}
+
 fn is_dns_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 253
@@ -1477,4 +1500,50 @@ fn is_dns_name(text: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_that_are_not_dotted_decimal_are_no_host() {
+        // Found by fuzz/fuzz_targets/render_hba.rs: pg_hba.conf read "05.30.0.13"
+        // as an address without a mask, and libpq connects to 8.0.0.1 for "010.0.0.1".
+        for numeric in [
+            "05.30.0.13",
+            "010.0.0.1",
+            "10.1",
+            "1",
+            "0x0a.0.0.1",
+            "10.0x1",
+            "0xdb",
+            "1.2.3.4.5",
+        ] {
+            assert!(
+                is_dns_name(numeric) && is_numeric_name(numeric),
+                "{numeric}"
+            );
+        }
+        for name in [
+            "db1",
+            "db2.example.net",
+            "10.0.0.12.nip.io",
+            "0xdb.example",
+            "1db",
+        ] {
+            assert!(is_dns_name(name) && !is_numeric_name(name), "{name}");
+        }
+        let file = |host: &str| {
+            format!(
+                "[cluster]\nname = \"t\"\nprimary = \"db1\"\n[replication]\nuser = \"r\"\n\
+                 passphrase = {{ env = \"T\" }}\nmax_slot_wal_keep_size = \"1GB\"\n\
+                 [nodes.db1]\nhost = \"10.0.0.1\"\n[nodes.db2]\nhost = \"{host}\"\n"
+            )
+        };
+        let refused = crate::config::parse(Path::new("c.toml"), file("010.0.0.2")).unwrap_err();
+        let rules: Vec<Rule> = refused.problems().iter().map(Problem::rule).collect();
+        assert_eq!(rules, [Rule::InvalidHost]);
+        assert!(crate::config::parse(Path::new("c.toml"), file("10.0.0.2")).is_ok());
+    }
 }
