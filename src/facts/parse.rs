@@ -64,31 +64,47 @@ pub fn conf_settings(text: &str) -> BTreeMap<String, String> {
 }
 
 /// Each setting line of a postgresql.conf-style file: (1-based line,
-/// lowercase name, unquoted value), in file order.
+/// lowercase name, unquoted value), in file order. A line PostgreSQL reads
+/// as a setting gives the name and value it reads (`name = value`,
+/// `name value`, `name'value'`; quoted values with `''` and backslash
+/// escapes); other lines are read leniently.
 pub fn conf_lines(text: &str) -> Vec<(usize, String, String)> {
     let mut settings = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let line = strip_comment(line).trim();
+        let line = strip_comment(line).trim_matches(is_blank);
         if line.is_empty() {
             continue;
         }
-        let (name, value) = match line.split_once('=') {
-            Some((name, value)) => (name.trim(), value.trim()),
-            None => match line.split_once(char::is_whitespace) {
-                Some((name, value)) => (name.trim(), value.trim()),
-                None => continue,
-            },
+        // The name is one word: it ends at white space, `=` or a quote.
+        let end = line
+            .find(|c: char| is_blank(c) || c == '=' || c == '\'')
+            .unwrap_or(line.len());
+        let (name, rest) = line.split_at(end);
+        let rest = rest.trim_start_matches(is_blank);
+        let value = match rest.strip_prefix('=') {
+            Some(value) => value.trim_start_matches(is_blank),
+            None if rest.is_empty() => continue,
+            None => rest,
         };
         settings.push((index + 1, name.to_ascii_lowercase(), unquote(value)));
     }
     settings
 }
 
-/// The line without a `#` comment that is outside quotes.
+/// White space between tokens of a postgresql.conf line, as PostgreSQL has it.
+fn is_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r')
+}
+
+/// The line without a `#` comment that is outside quotes (inside them a
+/// backslash escapes the next character, a quote included).
 fn strip_comment(line: &str) -> &str {
     let mut quoted = false;
+    let mut escaped = false;
     for (index, c) in line.char_indices() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
             '\'' => quoted = !quoted,
             '#' if !quoted => return &line[..index],
             _ => {}
@@ -97,11 +113,60 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
+/// A quoted value as PostgreSQL reads it: `''` is a quote, and a backslash
+/// escapes: \b \f \n \r \t, up to three octal digits, or the character
+/// itself. Anything else is kept as written.
 fn unquote(value: &str) -> String {
-    match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-        Some(inner) => inner.replace("''", "'").replace("\\'", "'"),
-        None => value.to_owned(),
+    let Some(inner) = value.strip_prefix('\'') else {
+        return value.to_owned();
+    };
+    let mut bytes = Vec::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                bytes.push(b'\'');
+            }
+            '\'' => {
+                // PostgreSQL's value ends at a NUL, as the C string it becomes.
+                if let Some(nul) = bytes.iter().position(|b| *b == 0) {
+                    bytes.truncate(nul);
+                }
+                return String::from_utf8_lossy(&bytes).into_owned();
+            }
+            '\\' => {
+                let Some(escaped) = chars.next() else {
+                    break;
+                };
+                match escaped {
+                    'b' => bytes.push(0x08),
+                    'f' => bytes.push(0x0c),
+                    'n' => bytes.push(b'\n'),
+                    'r' => bytes.push(b'\r'),
+                    't' => bytes.push(b'\t'),
+                    '0'..='7' => {
+                        let mut octal = escaped as u32 - '0' as u32;
+                        for _ in 0..2 {
+                            match chars.peek() {
+                                Some(digit @ '0'..='7') => {
+                                    octal = octal * 8 + (*digit as u32 - '0' as u32);
+                                    chars.next();
+                                }
+                                _ => break,
+                            }
+                        }
+                        // PostgreSQL keeps the low byte of \400 and above.
+                        bytes.push(octal as u8);
+                    }
+                    other => bytes.extend(other.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+            other => bytes.extend(other.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
     }
+    // No closing quote: not a value PostgreSQL reads; kept as written.
+    value.to_owned()
 }
 
 /// PostgreSQL's log lines without their timestamp and pid prefix, joined.
@@ -148,6 +213,30 @@ mod conf_tests {
         assert_eq!(settings["listen_addresses"], "a,#b");
         assert_eq!(settings["port"], "5433");
         assert_eq!(settings["name"], "it's");
+    }
+
+    #[test]
+    fn reads_quoted_values_and_names_as_postgres_does() {
+        // Found by fuzz/fuzz_targets/render_conf.rs: mirrorset writes a
+        // backslash as \\, which PostgreSQL reads back as one, but this
+        // parser kept both; and by conf_parser.rs: `name'value'` is a
+        // setting to PostgreSQL, and so is `name 'a=b'`.
+        let text = "a = 'x\\\\y'\nb = 'it\\'s # not a comment' # comment\nc'v'\nd 'k=v'\ne = '\\101\\tz\\q'\nf = 'a\\0b'\n";
+        let settings = conf_settings(text);
+        assert_eq!(settings["a"], "x\\y");
+        assert_eq!(settings["b"], "it's # not a comment");
+        assert_eq!(settings["c"], "v");
+        assert_eq!(settings["d"], "k=v");
+        assert_eq!(settings["e"], "A\tzq");
+        assert_eq!(settings["f"], "a");
+        for value in ["plain", "it's", "a\\b", "\\'", "#", "''", "\\"] {
+            let line = format!("x = {}", crate::model::SettingValue::String(value.into()));
+            assert_eq!(conf_settings(&line)["x"], value, "{line}");
+        }
+        assert_eq!(
+            conf_lines("x\n= 5\n"),
+            vec![(2, String::new(), "5".to_owned())]
+        );
     }
 
     #[test]
