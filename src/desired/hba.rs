@@ -124,7 +124,13 @@ pub fn with_block(hba: &str, lines: &[String]) -> Result<String, BrokenBlock> {
     let mut block = vec![BEGIN_COMMENT.to_owned()];
     block.extend(lines.iter().cloned());
     block.push(END.to_owned());
-    let mut file: Vec<String> = hba.lines().map(str::to_owned).collect();
+    // A bare CR that ends the file ends its last line: kept as content, it
+    // would turn into a CRLF once written, and the next write would then
+    // change every line ending of the file.
+    let mut file: Vec<String> = hba
+        .lines()
+        .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
+        .collect();
     match locate_block(hba)? {
         Some(HbaBlock { begin, end }) => {
             file.splice(begin..=end, block);
@@ -204,6 +210,21 @@ mod tests {
             BrokenBlock::NoEnd { begin: 1 }.to_string(),
             "has \"# BEGIN mirrorset\" on line 1 but no \"# END mirrorset\" after it"
         );
+    }
+
+    #[test]
+    fn a_bare_cr_at_the_end_of_the_file_does_not_make_writing_twice_differ() {
+        // Found by fuzz/fuzz_targets/hba_parser.rs: the first write kept the
+        // CR and added "\n", and the second write, seeing a CRLF, turned
+        // every line ending into CRLF.
+        let lines = vec!["host replication r 10.0.0.2/32 scram-sha-256".to_owned()];
+        for hba in ["local all all peer\r", "a\r\nlocal all all peer\r"] {
+            let once = with_block(hba, &lines).unwrap();
+            assert_eq!(with_block(&once, &lines).unwrap(), once, "{hba:?}");
+            assert!(
+                once.ends_with("local all all peer\n") || once.ends_with("local all all peer\r\n")
+            );
+        }
     }
 
     #[test]
