@@ -22,10 +22,14 @@ impl Lsn {
         if name.len() != 24 || segment_bytes == 0 {
             return None;
         }
-        let log = u64::from_str_radix(&name[8..16], 16).ok()?;
-        let seg = u64::from_str_radix(&name[16..24], 16).ok()?;
+        let log = u64::from_str_radix(name.get(8..16)?, 16).ok()?;
+        let seg = u64::from_str_radix(name.get(16..24)?, 16).ok()?;
         let per_log = 0x1_0000_0000 / segment_bytes;
-        Some(Self((log * per_log + seg) * segment_bytes))
+        // A name past the end of the WAL's 64-bit range is no position.
+        log.checked_mul(per_log)?
+            .checked_add(seg)?
+            .checked_mul(segment_bytes)
+            .map(Self)
     }
 }
 
@@ -62,5 +66,20 @@ mod tests {
             Lsn::parse("1/FF000000")
         );
         assert_eq!(Lsn::of_segment("00000001.history", mb16), None);
+    }
+
+    #[test]
+    fn a_name_past_the_wal_range_is_no_position() {
+        // Found by fuzz/fuzz_targets/controldata_parser.rs: the multiplication
+        // overflowed (a panic in a debug build, a wrong position in release).
+        let mb16 = 16 * 1024 * 1024;
+        assert_eq!(Lsn::of_segment("FFFFFFFFFFFFFFFFFFFFFFFF", mb16), None);
+        assert_eq!(Lsn::of_segment("000000010000000100000002", u64::MAX), None);
+        // 24 bytes, but not 24 characters: no panic on a char boundary.
+        assert_eq!(Lsn::of_segment("日本日本日本日本", mb16), None);
+        assert_eq!(
+            Lsn::of_segment("00000001FFFFFFFF000000FF", mb16),
+            Lsn::parse("FFFFFFFF/FF000000")
+        );
     }
 }
