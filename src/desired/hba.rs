@@ -124,13 +124,15 @@ pub fn with_block(hba: &str, lines: &[String]) -> Result<String, BrokenBlock> {
     let mut block = vec![BEGIN_COMMENT.to_owned()];
     block.extend(lines.iter().cloned());
     block.push(END.to_owned());
-    // A bare CR that ends the file ends its last line: kept as content, it
+    let mut file: Vec<String> = hba.lines().map(str::to_owned).collect();
+    // Bare CRs that end the file end its last line: kept as content, they
     // would turn into a CRLF once written, and the next write would then
     // change every line ending of the file.
-    let mut file: Vec<String> = hba
-        .lines()
-        .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
-        .collect();
+    if !hba.ends_with('\n') {
+        if let Some(last) = file.last_mut() {
+            last.truncate(last.trim_end_matches('\r').len());
+        }
+    }
     match locate_block(hba)? {
         Some(HbaBlock { begin, end }) => {
             file.splice(begin..=end, block);
@@ -218,7 +220,11 @@ mod tests {
         // CR and added "\n", and the second write, seeing a CRLF, turned
         // every line ending into CRLF.
         let lines = vec!["host replication r 10.0.0.2/32 scram-sha-256".to_owned()];
-        for hba in ["local all all peer\r", "a\r\nlocal all all peer\r"] {
+        for hba in [
+            "local all all peer\r",
+            "local all all peer\r\r",
+            "a\r\nlocal all all peer\r",
+        ] {
             let once = with_block(hba, &lines).unwrap();
             assert_eq!(with_block(&once, &lines).unwrap(), once, "{hba:?}");
             assert!(
