@@ -36,14 +36,14 @@ pub fn hba_block_lines(cluster: &Cluster, others: &[&Node]) -> Vec<String> {
         ReplicationTransport::Plain => "host",
         ReplicationTransport::Tls => "hostssl",
     };
-    let user = &cluster.replication.user;
+    let user = field(cluster.replication.user.as_str());
     // One pair of lines per address: nodes sharing a machine share its lines.
     let mut addresses: Vec<(String, Vec<&str>)> = Vec::new();
     for node in others {
         let address = match node.host.parse::<IpAddr>() {
             Ok(IpAddr::V4(ip)) => format!("{ip}/32"),
             Ok(IpAddr::V6(ip)) => format!("{ip}/128"),
-            Err(_) => node.host.clone(),
+            Err(_) => field(&node.host),
         };
         match addresses.iter_mut().find(|(known, _)| *known == address) {
             Some((_, names)) => names.push(node.name.as_str()),
@@ -71,6 +71,27 @@ pub fn hba_block_lines(cluster: &Cluster, others: &[&Node]) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// A role or host name as a pg_hba.conf field that means exactly that
+/// name: double-quoted where pg_hba would read a keyword (a role `all`
+/// would allow every role, a host `samenet` every address of the server's
+/// subnets), a +group or an @file.
+fn field(name: &str) -> String {
+    const KEYWORDS: [&str; 7] = [
+        "all",
+        "sameuser",
+        "samerole",
+        "samegroup",
+        "replication",
+        "samehost",
+        "samenet",
+    ];
+    if KEYWORDS.contains(&name) || name.starts_with(['+', '@']) {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    } else {
+        name.to_owned()
+    }
 }
 
 /// The managed block: Ok(None) when there is none; Err (with 1-based line
@@ -212,6 +233,34 @@ mod tests {
             BrokenBlock::NoEnd { begin: 1 }.to_string(),
             "has \"# BEGIN mirrorset\" on line 1 but no \"# END mirrorset\" after it"
         );
+    }
+
+    #[test]
+    fn a_role_or_host_named_like_a_keyword_is_quoted() {
+        // Found by fuzz/fuzz_targets/render_hba.rs (with its dictionary of
+        // pg_hba words): a replication role named all allowed every role,
+        // and a host named samenet or all allowed whole networks.
+        let text = "[cluster]\nname = \"t\"\nprimary = \"db1\"\n[replication]\nuser = \"all\"\n\
+                    passphrase = { env = \"T\" }\nmax_slot_wal_keep_size = \"1GB\"\n\
+                    [nodes.db1]\nhost = \"10.0.0.1\"\n[nodes.db2]\nhost = \"samenet\"\n\
+                    [nodes.db3]\nhost = \"db3.example.net\"\n";
+        let cluster = crate::config::parse(std::path::Path::new("c.toml"), text.into()).unwrap();
+        let db1 = cluster.nodes[0].clone();
+        let others: Vec<&Node> = cluster.nodes[1..].iter().collect();
+        assert_eq!(
+            hba_block_lines(&cluster, &others)[..3],
+            [
+                "host    replication \"all\" \"samenet\" scram-sha-256   # db2",
+                "host    postgres    \"all\" \"samenet\" scram-sha-256   # db2 (pg_rewind)",
+                "host    replication \"all\" db3.example.net scram-sha-256   # db3",
+            ]
+        );
+        assert_eq!(
+            hba_block_lines(&cluster, &[&db1])[0],
+            "host    replication \"all\" 10.0.0.1/32 scram-sha-256   # db1"
+        );
+        assert_eq!(field("replicator"), "replicator");
+        assert_eq!(field("+admins"), "\"+admins\"");
     }
 
     #[test]
