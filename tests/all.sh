@@ -4,9 +4,10 @@
 # In:  nothing; run from anywhere on a fresh Debian 12 machine of this
 #      project's kind (as root, or with passwordless sudo for apt).
 # Out: installs what the machine lacks, then runs `cargo fmt --check`,
-#      `cargo clippy --all-targets -- -D warnings` and every test
-#      (unit, fixture snapshots, and end-to-end against loopback hosts).
-#      Exits non-zero at the first failure.
+#      `cargo clippy --all-targets -- -D warnings`, every test (unit,
+#      fixture snapshots, and end-to-end against loopback hosts), then
+#      every fuzz target for FUZZ_SECONDS each (default 10; fuzz/run.sh,
+#      which installs cargo-fuzz). Exits non-zero at the first failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,8 +15,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # for the ssh2 crate, gcc for the test hosts' bind shim, sudo for logging in
 # as another user than postgres, openssh-client (ssh-agent, ssh-keygen),
 # openssh-server and PostgreSQL 15 for the
-# loopback test hosts, openssl to read the certificate a server presents.
-packages=(pkg-config libssl-dev gcc sudo openssh-client openssh-server postgresql-15 openssl)
+# loopback test hosts, openssl to read the certificate a server presents,
+# g++ for the fuzz targets' libFuzzer.
+packages=(pkg-config libssl-dev gcc g++ sudo openssh-client openssh-server postgresql-15 openssl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -37,3 +39,7 @@ cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 # A hung end-to-end test must fail the run, not eat CI's 90 minutes.
 timeout --kill-after=30 1800 cargo test --locked
+# Each parser and renderer under libFuzzer for a few seconds, from the
+# committed seeds: a panic or a broken round trip fails the run. Longer:
+# `bash fuzz/run.sh 600`.
+timeout --kill-after=30 900 bash fuzz/run.sh "${FUZZ_SECONDS:-10}"
