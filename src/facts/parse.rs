@@ -75,9 +75,11 @@ pub fn conf_lines(text: &str) -> Vec<(usize, String, String)> {
         if line.is_empty() {
             continue;
         }
-        // The name is one word: it ends at white space, `=` or a quote.
+        // The name is PostgreSQL's identifier (letters, digits, `_`, `.`
+        // and bytes above ASCII): it ends at anything else, so
+        // `name+1` is name and +1, as guc-file.l reads it.
         let end = line
-            .find(|c: char| is_blank(c) || c == '=' || c == '\'')
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || !c.is_ascii()))
             .unwrap_or(line.len());
         let (name, rest) = line.split_at(end);
         let rest = rest.trim_start_matches(is_blank);
@@ -204,6 +206,19 @@ pub fn controldata(text: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod conf_tests {
     use super::*;
+
+    #[test]
+    fn a_name_ends_where_postgresql_identifiers_end() {
+        // Found by the conf_parser fuzz target: guc-file.l reads `p1+2` as p1 = +2.
+        assert_eq!(
+            conf_lines("p1+2\n"),
+            [(1, "p1".to_owned(), "+2".to_owned())]
+        );
+        assert_eq!(
+            conf_lines("ext.setting='x'\n"),
+            [(1, "ext.setting".to_owned(), "x".to_owned())]
+        );
+    }
 
     #[test]
     fn reads_conf_files_like_postgres() {
