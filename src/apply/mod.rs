@@ -335,7 +335,7 @@ impl Applier<'_> {
                             return (
                                 done,
                                 Err(ApplyError::Aborted {
-                                    node: node_name(action),
+                                    node: action.node.clone(),
                                     message: format!("step {number} was not started"),
                                 }),
                             );
@@ -443,7 +443,7 @@ impl Applier<'_> {
         total: usize,
         action: &Action,
     ) -> Result<usize, ApplyError> {
-        let node = node_name(action);
+        let node = action.node.clone();
         let started = Instant::now();
         self.progress.start(number, total, action);
         let result = (self.replan)();
@@ -483,11 +483,6 @@ impl Applier<'_> {
         }
         Ok(self.run(&plan.actions, plan.promotion.as_ref())?.done)
     }
-}
-
-/// The node an action names.
-fn node_name(action: &Action) -> NodeName {
-    action.node.clone()
 }
 
 /// At the head of `actions`: the consecutive per-mirror groups that each

@@ -9,7 +9,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair}
 
 use crate::apply::{assert_converged, mirrorset};
 use crate::hosts::TestHosts;
-use crate::test::{Test, flatten};
+use crate::test::{Output, Test, flatten};
 
 /// A certificate authority made for one test.
 pub struct TestCa {
@@ -42,17 +42,7 @@ impl TestCa {
 
     /// Writes a certificate for `host` and its key as `dir/stem.crt` and `dir/stem.key`.
     pub fn issue(&self, dir: &Path, stem: &str, host: &str) -> (PathBuf, PathBuf) {
-        self.issue_with(dir, stem, host, KeyPair::generate().unwrap())
-    }
-
-    /// `issue`, signed by the CA over `key` (any algorithm rcgen has).
-    pub fn issue_with(
-        &self,
-        dir: &Path,
-        stem: &str,
-        host: &str,
-        key: KeyPair,
-    ) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().unwrap();
         let cert = CertificateParams::new(vec![host.to_owned()])
             .unwrap()
             .signed_by(&key, &self.issuer)
@@ -177,6 +167,30 @@ fn a_tls_cluster_streams_encrypted_and_switches_to_plain_and_back_without_a_rest
     assert_converged(&hosts);
 }
 
+/// `plan` of a tls cluster of `nodes` (node1, node2, … on 192.0.2.1, .2, …
+/// in TEST-NET-1, where nothing answers, so a contact would show), which
+/// must refuse: its output, and its stderr flattened.
+fn plan_refused(dir: &Path, ca_file: &Path, nodes: &[(PathBuf, PathBuf)]) -> (Output, String) {
+    let mut text =
+        "[cluster]\nname = \"tls\"\nprimary = \"node1\"\n\n[replication]\nuser = \"replicator\"\n\
+        passphrase = { env = \"TLS_TEST_PASSPHRASE\" }\nmax_slot_wal_keep_size = \"1GB\"\n"
+            .to_owned();
+    for index in 1..=nodes.len() {
+        text.push_str(&format!(
+            "\n[nodes.node{index}]\nhost = \"192.0.2.{index}\"\n"
+        ));
+    }
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, with_tls(&text, "tls", ca_file, nodes)).unwrap();
+    let refused = Test::new()
+        .args(["plan", file.to_str().unwrap()])
+        .env("TLS_TEST_PASSPHRASE", "irrelevant here")
+        .status(1)
+        .run();
+    let report = flatten(&refused.stderr);
+    (refused, report)
+}
+
 #[test]
 fn plan_refuses_a_certificate_for_another_host_or_from_another_ca_before_contacting_nodes() {
     let dir = std::env::temp_dir().join(format!("mirrorset-tls-{}", std::process::id()));
@@ -190,18 +204,7 @@ fn plan_refuses_a_certificate_for_another_host_or_from_another_ca_before_contact
         ca.issue(&dir, "db2", "192.0.2.9"),
         ca.issue(&dir, "db3", "192.0.2.3"),
     ];
-    let text = "[cluster]\nname = \"tls\"\nprimary = \"node1\"\n\n[replication]\nuser = \"replicator\"\n\
-        passphrase = { env = \"TLS_TEST_PASSPHRASE\" }\nmax_slot_wal_keep_size = \"1GB\"\n\n\
-        [nodes.node1]\nhost = \"192.0.2.1\"\n\n[nodes.node2]\nhost = \"192.0.2.2\"\n\n[nodes.node3]\nhost = \"192.0.2.3\"\n";
-    let file = dir.join("cluster.toml");
-    std::fs::write(&file, with_tls(text, "tls", &ca_file, &nodes)).unwrap();
-
-    let refused = Test::new()
-        .args(["plan", file.to_str().unwrap()])
-        .env("TLS_TEST_PASSPHRASE", "irrelevant here")
-        .status(1)
-        .run();
-    let report = flatten(&refused.stderr);
+    let (refused, report) = plan_refused(&dir, &ca_file, &nodes);
     let db1 = format!(
         "node1: {}: is not signed by the CA (CN=our CA); it was issued by CN=a stranger's CA",
         dir.join("db1.crt").display()
@@ -239,17 +242,7 @@ fn plan_refuses_eddsa_signed_certificates_before_contacting_nodes() {
         ca.issue(&dir, "db1", "192.0.2.1"),
         ca.issue(&dir, "db2", "192.0.2.2"),
     ];
-    let text = "[cluster]\nname = \"tls\"\nprimary = \"node1\"\n\n[replication]\nuser = \"replicator\"\n\
-        passphrase = { env = \"TLS_TEST_PASSPHRASE\" }\nmax_slot_wal_keep_size = \"1GB\"\n\n\
-        [nodes.node1]\nhost = \"192.0.2.1\"\n\n[nodes.node2]\nhost = \"192.0.2.2\"\n";
-    let file = dir.join("cluster.toml");
-    std::fs::write(&file, with_tls(text, "tls", &ca_file, &nodes)).unwrap();
-    let refused = Test::new()
-        .args(["plan", file.to_str().unwrap()])
-        .env("TLS_TEST_PASSPHRASE", "irrelevant here")
-        .status(1)
-        .run();
-    let report = flatten(&refused.stderr);
+    let (refused, report) = plan_refused(&dir, &ca_file, &nodes);
     for node in ["node1", "node2"] {
         let stem = node.replace("node", "db");
         let expected = format!(
