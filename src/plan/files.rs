@@ -5,6 +5,7 @@
 
 use super::action::{ActionKind, Change, Precondition};
 use super::compute::{Planner, sha256};
+use super::health::HealthIssue;
 use crate::desired::{
     DesiredRole, edit_properties, include_line_present, read_paths, with_block, with_include_line,
 };
@@ -145,12 +146,12 @@ impl Planner<'_> {
                     edit_properties(text, set, unset)
                 }
                 (RoleFileEdit::Properties { .. }, None) => {
-                    self.warn(
-                        Some(node),
-                        format!(
-                            "{} does not exist; a properties file is edited, never created",
-                            file.path
-                        ),
+                    self.unhealthy(
+                        node,
+                        HealthIssue::ApplicationFileMissing {
+                            path: file.path.clone(),
+                            section: "[[files]]".to_owned(),
+                        },
                     );
                     continue;
                 }

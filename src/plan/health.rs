@@ -70,6 +70,10 @@ pub enum HealthIssue {
     /// A mirror that receives WAL but does not replay it
     /// (pg_wal_replay_pause()): its reads fall further behind.
     ReplayPaused,
+    /// A file of the application the cluster file names is not there to
+    /// work with: a `[[files]]` properties file to edit, or a `[[sync]]`
+    /// file on the primary to copy. Nothing mirrorset writes makes it.
+    ApplicationFileMissing { path: String, section: String },
 }
 
 /// pg_stat_wal_receiver's row, as far as health goes.
@@ -104,12 +108,18 @@ impl HealthIssue {
             Self::ConfigurationRejected { .. } => "configuration_rejected",
             Self::MirrorNotStreaming { .. } => "mirror_not_streaming",
             Self::ReplayPaused => "replay_paused",
+            Self::ApplicationFileMissing { .. } => "application_file_missing",
         }
     }
 
     /// Applying would write, reload or restart into something PostgreSQL
     /// refuses or that the file did not ask for: apply refuses.
     pub fn blocks_apply(&self) -> bool {
-        !matches!(self, Self::MirrorNotStreaming { .. } | Self::ReplayPaused)
+        !matches!(
+            self,
+            Self::MirrorNotStreaming { .. }
+                | Self::ReplayPaused
+                | Self::ApplicationFileMissing { .. }
+        )
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::action::{ActionKind, Change, Precondition};
 use super::compute::{Planner, human_bytes};
+use super::health::HealthIssue;
 use crate::facts::Reached;
 use crate::facts::observed::SyncedFile;
 use crate::model::{Node, SyncEntry};
@@ -61,12 +62,12 @@ impl Planner<'_> {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             if sources.is_empty() && !source_entry.is_glob() {
-                self.warn(
-                    Some(primary),
-                    format!(
-                        "[[sync]] {}: the primary holds no such file; nothing is copied",
-                        source_entry.path
-                    ),
+                self.unhealthy(
+                    primary,
+                    HealthIssue::ApplicationFileMissing {
+                        path: source_entry.path.clone(),
+                        section: "[[sync]]".to_owned(),
+                    },
                 );
                 continue;
             }

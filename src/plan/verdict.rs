@@ -16,11 +16,15 @@ use crate::facts::observed::FileSetting;
 use crate::model::{Node, SettingValue};
 
 impl Planner<'_> {
+    /// Records a finding once, however many parts of the plan meet it.
     pub(super) fn unhealthy(&mut self, node: &Node, issue: HealthIssue) {
-        self.health.push(HealthFinding {
+        let finding = HealthFinding {
             node: node.name.to_string(),
             issue,
-        });
+        };
+        if !self.health.contains(&finding) {
+            self.health.push(finding);
+        }
     }
 
     /// What PostgreSQL says of the node's configuration; called once the

@@ -67,6 +67,9 @@ pub fn describe_health(issue: &HealthIssue) -> String {
             "PostgreSQL rejects its configuration as a restart would read it: {error}; nothing is reloaded or restarted until the file named is fixed"
         ),
         HealthIssue::ReplayPaused => "receives WAL but does not replay it (replay is paused): what it serves falls further behind; `SELECT pg_wal_replay_resume()` on it resumes".to_owned(),
+        HealthIssue::ApplicationFileMissing { path, section } => format!(
+            "{section} names {path}, which is not there: mirrorset edits or copies it, never makes it; install the application's file, then plan again"
+        ),
         HealthIssue::MirrorNotStreaming {
             upstream,
             receiver,

@@ -930,6 +930,16 @@ fn scenarios() -> Vec<Scenario> {
                 }
             },
         ),
+        (
+            "application-files-missing",
+            Some((
+                "[settings]\nwork_mem = \"16MB\"\n",
+                "[settings]\nwork_mem = \"16MB\"\n\n[[files]]\npath    = \"/opt/app/conf/configurations.properties\"\nformat  = \"properties\"\nprimary = { unset = [\"readonly.mode\"] }\nmirror  = { set = { \"readonly.mode\" = \"true\" } }\n\n[[sync]]\npath = \"/opt/app/conf/app_key.key\"\n",
+            )),
+            // Not installed anywhere: a properties file is never made, and
+            // the primary has no key to copy. Both leave the plan red.
+            |_, _| {},
+        ),
         ("record-of-another-cluster", None, |_, o| {
             reached(o, "db2").owned.as_mut().unwrap().cluster = "elsewhere".into();
         }),
