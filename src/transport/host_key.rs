@@ -4,8 +4,9 @@
 //! algorithms to ask for, then the verdict: a known key passes; a changed,
 //! revoked or certificate-only one is refused, naming the node and what to
 //! do; an unknown one is refused unless new keys are accepted, then
-//! appended as ssh writes it. I/O: reads known_hosts files, appends to the
-//! node's.
+//! appended as ssh writes it, hashed when ssh_config says `HashKnownHosts
+//! yes`. I/O: reads known_hosts files and, to add a key, ssh_config;
+//! appends to the node's known_hosts.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -18,6 +19,7 @@ use ssh2::Session;
 use super::AccessError;
 use super::HostCertificateOnly;
 use super::known_hosts::{self, HostKey, KnownHostsFile, Verdict};
+use super::ssh_config::{Connection, HostOptions};
 use crate::model::NodeName;
 
 /// The machine's known_hosts, which OpenSSH reads after the user's.
@@ -31,6 +33,8 @@ pub struct HostKeyCheck {
     node: NodeName,
     host: String,
     port: u16,
+    /// The login user, which `Match user` in ssh_config may test.
+    user: String,
     /// The host as known_hosts names it.
     name: String,
     known_hosts: PathBuf,
@@ -42,6 +46,7 @@ impl HostKeyCheck {
         node: &NodeName,
         host: &str,
         port: u16,
+        user: &str,
         known_hosts: &Path,
     ) -> Result<Self, AccessError> {
         let mut files = Vec::new();
@@ -65,6 +70,7 @@ impl HostKeyCheck {
             node: node.clone(),
             host: host.to_owned(),
             port,
+            user: user.to_owned(),
             name: known_hosts::host_name(host, port),
             known_hosts: known_hosts.to_path_buf(),
             files,
@@ -141,9 +147,24 @@ impl HostKeyCheck {
         }
     }
 
-    /// Appends the key as ssh writes it.
+    /// Appends the key as ssh would write it for this host. ssh_config is
+    /// read only here: a connection to a known host never needs it.
     fn add(&self, key: &HostKey) -> Result<(), AccessError> {
-        let line = known_hosts::plain_line(&self.name, key);
+        let local_user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_default();
+        let options = HostOptions::read(Connection {
+            host: &self.host,
+            user: &self.user,
+            local_user: &local_user,
+        });
+        let line = if options.hash_known_hosts() {
+            let mut salt = [0u8; 20];
+            rand::fill(&mut salt);
+            known_hosts::hashed_line(&self.name, key, &salt)
+        } else {
+            known_hosts::plain_line(&self.name, key)
+        };
         append(&self.known_hosts, &line)
             .map_err(|e| self.error(format!("cannot add the key: {e}")))?;
         eprintln!(

@@ -3,7 +3,7 @@
 //! `[host]:port` off port 22) and the key its server presented; out, the
 //! verdict (known, changed, revoked, vouched for by a `@cert-authority`,
 //! unknown), the host key algorithms to ask for, and the line to add
-//! (`name type key`). Pure.
+//! (`name type key`, the name hashed when ssh_config says so). Pure.
 
 use std::path::{Path, PathBuf};
 
@@ -75,6 +75,12 @@ impl HostKey {
 /// The line that trusts `key` for `name`, newline included.
 pub fn plain_line(name: &str, key: &HostKey) -> String {
     format!("{name} {}\n", key.text())
+}
+
+/// The line that trusts `key` for `name` hashed, as ssh writes it under
+/// `HashKnownHosts yes`: the name cannot be read back, only tested.
+pub fn hashed_line(name: &str, key: &HostKey, salt: &[u8; 20]) -> String {
+    format!("{} {}\n", hashed_name(name, salt), key.text())
 }
 
 /// `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
@@ -352,6 +358,28 @@ mod tests {
             assert_eq!(hashed_name(name, &salt), hosts);
             assert!(names(hosts, name));
             assert!(!names(hosts, "db9.example.com"));
+        }
+    }
+
+    /// With ssh-keygen's salts, the lines written hashed are its lines.
+    #[test]
+    fn a_hashed_line_is_the_line_ssh_keygen_hashes() {
+        let names = [
+            host_name("db1.example.com", 22),
+            host_name("db2.example.com", 2222),
+            host_name("10.0.0.13", 22),
+            host_name("10.0.0.13", 22022),
+        ];
+        let keys = [key("ed25519"), key("ecdsa"), key("rsa"), key("ed25519")];
+        for ((fixture, name), key) in HASHED.lines().zip(names).zip(keys) {
+            let salt = fixture
+                .strip_prefix("|1|")
+                .unwrap()
+                .split('|')
+                .next()
+                .unwrap();
+            let salt: [u8; 20] = STANDARD.decode(salt).unwrap().try_into().unwrap();
+            assert_eq!(hashed_line(&name, &key, &salt), format!("{fixture}\n"));
         }
     }
 

@@ -13,6 +13,7 @@ mod local;
 mod relay;
 mod sql;
 mod ssh;
+mod ssh_config;
 
 use std::os::unix::net::UnixStream;
 use std::time::Duration;

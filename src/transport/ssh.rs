@@ -81,7 +81,13 @@ impl SshTransport {
                 .try_into()
                 .unwrap_or(u32::MAX),
         );
-        let host_keys = HostKeyCheck::read(&name, &target.host, target.port, &target.known_hosts)?;
+        let host_keys = HostKeyCheck::read(
+            &name,
+            &target.host,
+            target.port,
+            &target.user,
+            &target.known_hosts,
+        )?;
         let handshake_error = |reason: String| AccessError::Handshake {
             node: name.clone(),
             address: address.clone(),

@@ -1,6 +1,7 @@
 //! Host keys as OpenSSH reads and writes them (issue 12, case 7), against
 //! real sshd: a host trusted only through a `@cert-authority`, the lines
-//! `--accept-new-host-keys` adds for each key type.
+//! `--accept-new-host-keys` adds for each key type, hashed when ssh_config
+//! says `HashKnownHosts yes`.
 //! Every line mirrorset writes is read back by `ssh-keygen -F` and by a real
 //! `ssh -o StrictHostKeyChecking=yes`.
 
@@ -160,4 +161,50 @@ fn added_lines_of_every_key_type_are_read_by_openssh() {
     assert_eq!(added, expected);
     assert!(written.ends_with('\n'));
     check(&hosts, &home, false, 0);
+}
+
+/// Under `HashKnownHosts yes` (Debian's /etc/ssh/ssh_config says it for
+/// every host) the added lines name the host hashed, as ssh writes them;
+/// a `Match` block that says no for one host is obeyed. ssh and mirrorset
+/// both read the hashed lines back.
+#[test]
+fn added_lines_are_hashed_when_ssh_config_says_so() {
+    let hosts = TestHosts::up(80, 3);
+    std::fs::write(hosts.known_hosts(), "").unwrap();
+    let home = home_with_ssh_config(
+        &hosts,
+        &format!(
+            "Match originalhost {}\n  HashKnownHosts no\nHost 127.0.80.*\n  HashKnownHosts yes\n",
+            hosts.addr(3)
+        ),
+    );
+
+    check(&hosts, &home, true, 0);
+    let written = std::fs::read_to_string(hosts.known_hosts()).unwrap();
+    let mut hashed = 0;
+    for line in written.lines() {
+        let (name, key) = line.split_once(' ').unwrap();
+        if name == hosts.addr(3) {
+            assert_eq!(key, hosts.host_key(3));
+        } else {
+            assert!(name.starts_with("|1|"), "{line}");
+            hashed += 1;
+        }
+    }
+    assert_eq!((hashed, written.lines().count()), (2, 3), "{written}");
+    assert!(!written.contains(&hosts.addr(1)) && !written.contains(&hosts.addr(2)));
+    for host in 1..=3 {
+        assert_eq!(
+            hosts.openssh_finds(&hosts.addr(host)),
+            [hosts.host_key(host)]
+        );
+        hosts.openssh_login(host, 22).unwrap();
+    }
+    // Read back: every key known, nothing added twice.
+    check(&hosts, &home, false, 0);
+    check(&hosts, &home, true, 0);
+    assert_eq!(
+        std::fs::read_to_string(hosts.known_hosts()).unwrap(),
+        written
+    );
 }
