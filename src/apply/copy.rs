@@ -1,7 +1,8 @@
 //! A `[[sync]]` file copied from one node to another through mirrorset's
 //! own sessions, in bounded chunks (package folders run to hundreds of MB),
 //! into a temporary file that is checked against the planned sha256 before
-//! it is renamed into place. The content never reaches output. I/O.
+//! it is renamed into place, with the planned mode and owner. The content
+//! never reaches output. I/O.
 
 use super::{Applier, ApplyError};
 use crate::model::NodeName;
@@ -26,6 +27,7 @@ tmp=$1.mirrorset-copy
 got=$(sha256sum < "$tmp" | cut -d' ' -f1)
 if [ "$got" != "$2" ]; then rm -f -- "$tmp"; echo "sha256 $got, planned $2" >&2; exit 3; fi
 chmod "$3" -- "$tmp"
+chown -- "$6" "$tmp"
 if [ -e "$1" ] && [ "$4" = keep ]; then cp -p -- "$1" "$1.mirrorset-$5"; fi
 sync -- "$tmp" 2>/dev/null || true
 mv -f -- "$tmp" "$1"
@@ -43,6 +45,7 @@ pub(super) struct Copy<'a> {
     pub sha256: &'a str,
     pub size: u64,
     pub mode: u32,
+    pub owner: &'a str,
     pub sensitive: bool,
 }
 
@@ -94,13 +97,21 @@ impl Applier<'_> {
                 advance(&format!("{} of {} chunks", index + 1, chunks));
             }
         }
-        let finished = target.exec_as_postgres(script("mirrorset-finish", FINISH).args([
+        let finish = script("mirrorset-finish", FINISH).args([
             copy.path.to_owned(),
             copy.sha256.to_owned(),
             format!("{:o}", copy.mode),
             if copy.sensitive { "discard" } else { "keep" }.to_owned(),
             crate::transport::utc_stamp(),
-        ]))?;
+            copy.owner.to_owned(),
+        ]);
+        // Handing the copy to another user takes root, which the plan made
+        // sure the login is; otherwise it stays the PostgreSQL OS user's.
+        let finished = if copy.owner == target.postgres_user() {
+            target.exec_as_postgres(finish)?
+        } else {
+            target.exec(&finish)?
+        };
         if !finished.success() {
             return Err(self.failed(
                 name,

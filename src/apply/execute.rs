@@ -318,6 +318,7 @@ impl Applier<'_> {
                 sha256,
                 size,
                 mode,
+                owner,
                 sensitive,
             } => self.copy_file(
                 name,
@@ -328,6 +329,7 @@ impl Applier<'_> {
                     sha256,
                     size: *size,
                     mode: *mode,
+                    owner,
                     sensitive: *sensitive,
                 },
                 advance,

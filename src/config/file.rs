@@ -64,6 +64,9 @@ pub struct SyncSection {
     /// The copies' mode, octal as a string (`"0600"`). Default: the primary's file's.
     #[schemars(regex(pattern = "^0?[0-7]{3}$"))]
     pub mode: Option<Spanned<String>>,
+    /// The copies' owner, an OS user name. Default: the primary's file's owner. An owner other than the PostgreSQL OS user needs `ssh.user = "root"` on the mirrors: the copy is written as the PostgreSQL OS user and handed over with chown.
+    #[schemars(regex(pattern = "^[a-z_][a-z0-9_-]{0,31}$"))]
+    pub owner: Option<Spanned<String>>,
     /// Remove a mirror's files under the glob that the primary lacks. Default: false.
     pub delete: Option<Spanned<bool>>,
     /// A secret (a key): no backup of a replaced copy is kept. Contents are never shown in any case, only checksums, sizes and modes. Default: false.

@@ -418,6 +418,7 @@ section!(RoleFileSection {
 section!(SyncSection {
     path: required,
     mode: optional,
+    owner: optional,
     delete: optional,
     sensitive: optional,
 });

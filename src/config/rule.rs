@@ -53,7 +53,7 @@ pub enum Rule {
     InvalidRoleFile,
     /// A hook with no program, or an argument holding NUL.
     InvalidHook,
-    /// A `[[sync]]` entry with a glob before the last component, a mode that is not octal, or a path twice.
+    /// A `[[sync]]` entry with a glob before the last component, a mode that is not octal, an owner that is not a user name, or a path twice.
     InvalidSync,
     /// A size without a valid PostgreSQL unit, or out of range.
     InvalidSize,
@@ -178,7 +178,7 @@ impl Rule {
             Self::InvalidExpiryWarning => "`expiry_warning_days` outside 0..=3650.",
             Self::InvalidHook => "A hook with no program, or an argument holding NUL.",
             Self::InvalidSync => {
-                "A `[[sync]]` entry with a glob before the last component, a mode that is not octal, or a path twice."
+                "A `[[sync]]` entry with a glob before the last component, a mode that is not octal, an owner that is not a user name, or a path twice."
             }
             Self::InvalidRoleFile => {
                 "A `[[files]]` entry mirrorset cannot write as asked (no role table, content and keys mixed, a key or value a properties file cannot carry, a path twice)."

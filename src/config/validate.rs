@@ -979,7 +979,7 @@ impl Checker<'_> {
     }
 
     /// `[[sync]]`: absolute paths, a glob only in the last component, an
-    /// octal mode, no path twice.
+    /// octal mode, an owner that is a user name, no path twice.
     fn sync(
         &mut self,
         entries: Option<&Spanned<Vec<Spanned<super::file::SyncSection>>>>,
@@ -1035,9 +1035,24 @@ impl Checker<'_> {
                     }
                 }
             };
+            let owner = match &entry.owner {
+                Some(owner) if !is_os_user_name(owner) => {
+                    self.report(
+                        Problem::new(
+                            Rule::InvalidSync,
+                            format!("owner {:?} is not an OS user name", owner.value),
+                        )
+                        .at(owner.span.clone(), "expected e.g. \"postgres\"")
+                        .help("name the user as /etc/passwd does: a lowercase letter or _, then letters, digits, _ or -, 32 at most"),
+                    );
+                    continue;
+                }
+                owner => owner.as_ref().map(|o| o.value.clone()),
+            };
             checked.push(SyncEntry {
                 path,
                 mode,
+                owner,
                 delete: entry.delete.as_ref().is_some_and(|d| d.value),
                 sensitive: entry.sensitive.as_ref().is_some_and(|s| s.value),
             });
@@ -1478,6 +1493,14 @@ fn setting_is_off(value: &SettingValue) -> bool {
 /// Every label a number (decimal, or 0x and hex digits): no DNS name, but
 /// what inet_aton, and so getaddrinfo, libpq and pg_hba.conf, may read as
 /// an IPv4 address written another way ("10.1", "010.0.0.1", "0x0a.0.0.1").
+/// A user name as useradd accepts it by default, which chown and stat print back.
+fn is_os_user_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && name.len() <= 32
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+}
+
 fn is_numeric_name(text: &str) -> bool {
     text.split('.').all(|label| {
         let digits = label

@@ -11,6 +11,8 @@ pub struct SyncEntry {
     pub path: String,
     /// The copies' mode; None: the primary's file's.
     pub mode: Option<u32>,
+    /// The copies' owner; None: the primary's file's.
+    pub owner: Option<String>,
     /// Remove a mirror's files under the glob that the primary lacks.
     pub delete: bool,
     /// A secret: no backup is kept of a replaced copy.

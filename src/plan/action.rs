@@ -226,6 +226,8 @@ pub enum ActionKind {
         sha256: String,
         size: u64,
         mode: u32,
+        /// The OS user the copy belongs to.
+        owner: String,
         sensitive: bool,
     },
     /// pg_basebackup from the primary with the node's slot.

@@ -1,8 +1,10 @@
 //! `[[sync]]` on a mirror: each file the primary holds under an entry that
-//! the mirror lacks or holds otherwise (checksum, size, mode) is copied,
+//! the mirror lacks or holds otherwise (checksum, size, mode, owner) is copied,
 //! and with `delete` each the primary lacks is removed; and before a
 //! promotion, the target must already hold the primary's copies. Only
-//! checksums, sizes and modes are compared or shown. Pure.
+//! checksums, sizes, modes and owners are compared or shown; a copy for
+//! another owner than the PostgreSQL OS user is refused unless the login
+//! is root, who alone can chown it. Pure.
 
 use std::collections::BTreeMap;
 
@@ -25,15 +27,22 @@ fn by_name(files: &[SyncedFile]) -> BTreeMap<&str, &SyncedFile> {
         .collect()
 }
 
+/// The owner a copy of `source` must have: the entry's, else the source's.
+fn owner_of<'a>(source: &'a SyncedFile, entry: &'a SyncEntry) -> &'a str {
+    entry.owner.as_deref().unwrap_or(&source.owner)
+}
+
 /// What a mirror's copy must be to match the primary's `source`.
 fn differs(source: &SyncedFile, copy: Option<&&SyncedFile>, entry: &SyncEntry) -> Option<String> {
     let mode = entry.mode.unwrap_or(source.mode);
+    let owner = owner_of(source, entry);
     match copy {
         None => Some("missing".to_owned()),
         Some(copy) if copy.sha256 != source.sha256 || copy.size != source.size => {
             Some("its content differs (sha256)".to_owned())
         }
         Some(copy) if copy.mode != mode => Some(format!("mode {:04o} -> {mode:04o}", copy.mode)),
+        Some(copy) if copy.owner != owner => Some(format!("owner {} -> {owner}", copy.owner)),
         Some(_) => None,
     }
 }
@@ -78,6 +87,17 @@ impl Planner<'_> {
                     continue;
                 };
                 let path = entry.path_of(name);
+                let owner = owner_of(source, entry);
+                if owner != node.postgres.os_user && node.ssh.user != "root" {
+                    self.refuse(
+                        Some(node),
+                        format!(
+                            "{path} ([[sync]]) must belong to {owner}, and {} can hand a file to {owner} only when mirrorset logs in to it as root (it logs in as {}); set ssh.user = \"root\" for {}, or owner = \"{}\" to keep the copies the PostgreSQL OS user's",
+                            node.name, node.ssh.user, node.name, node.postgres.os_user
+                        ),
+                    );
+                    continue;
+                }
                 self.push(
                     node,
                     if copies_by_name.contains_key(name) {
@@ -92,6 +112,7 @@ impl Planner<'_> {
                         sha256: source.sha256.clone(),
                         size: source.size,
                         mode: entry.mode.unwrap_or(source.mode),
+                        owner: owner.to_owned(),
                         sensitive: entry.sensitive,
                     },
                     format!(

@@ -84,9 +84,10 @@ pub fn describe_action(action: &Action) -> String {
             sha256,
             size,
             mode,
+            owner,
             sensitive,
         } => format!(
-            "copy {from_node}:{from_path} to {path} ({size} bytes, sha256 {}…, mode {mode:04o}{})",
+            "copy {from_node}:{from_path} to {path} ({size} bytes, sha256 {}…, mode {mode:04o}, owner {owner}{})",
             &sha256[..sha256.len().min(12)],
             if *sensitive { ", sensitive" } else { "" }
         ),

@@ -159,3 +159,84 @@ fn synced_files_follow_the_primary_and_a_promotion_waits_for_the_key() {
         "no backup, temporary file or record holds the key"
     );
 }
+
+/// A copy belongs to the primary's file's owner, or to `owner`. Handing it
+/// to another user than the PostgreSQL OS user takes a root login: refused
+/// with what to do until the mirror's `ssh.user` is root, then done, and a
+/// copy whose owner alone differs is made again.
+#[test]
+fn a_copy_belongs_to_the_owner_and_only_root_hands_it_over() {
+    let hosts = TestHosts::up(81, 2);
+    let dir = hosts.dir.display().to_string();
+    for node in 1..=2 {
+        std::fs::create_dir_all(node_dir(&hosts, node, "app")).unwrap();
+    }
+    std::fs::write(node_dir(&hosts, 1, "app/owned.conf"), "setting=1\n").unwrap();
+    let chown = |owner: &str, path: PathBuf| {
+        let status = std::process::Command::new("chown")
+            .arg(owner)
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    chown("postgres:postgres", node_dir(&hosts, 2, "app"));
+    chown("daemon", node_dir(&hosts, 1, "app/owned.conf"));
+    let owner = |node: u8| {
+        let output = std::process::Command::new("stat")
+            .args(["-c", "%U"])
+            .arg(node_dir(&hosts, node, "app/owned.conf"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let sync = format!("\n[[sync]]\npath = \"{dir}/{{node}}/app/owned.conf\"\n");
+    std::fs::write(
+        hosts.cluster_file(),
+        format!("{}{sync}", hosts.cluster_toml()),
+    )
+    .unwrap();
+
+    let refused = mirrorset(&hosts, &["plan", "FILE"], 1);
+    assert!(
+        refused.stdout.contains(&format!(
+            "node2: {dir}/node2/app/owned.conf ([[sync]]) must belong to daemon, and node2 can hand a file to daemon only when mirrorset logs in to it as root (it logs in as postgres); set ssh.user = \"root\" for node2, or owner = \"postgres\""
+        )),
+        "{}",
+        refused.stdout
+    );
+
+    let as_root = format!(
+        "{}\n[nodes.node2.ssh]\nuser = \"root\"\n{sync}",
+        hosts.cluster_toml()
+    );
+    std::fs::write(hosts.cluster_file(), &as_root).unwrap();
+    let applied = mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert!(
+        applied.stdout.contains("owner daemon"),
+        "{}",
+        applied.stdout
+    );
+    assert_converged(&hosts);
+    assert_eq!(owner(2), "daemon");
+
+    // `owner` names the copies' owner: only the owner differs, so the
+    // copy is made again, handed to postgres.
+    std::fs::write(
+        hosts.cluster_file(),
+        format!("{as_root}owner = \"postgres\"\n"),
+    )
+    .unwrap();
+    let plan = mirrorset(&hosts, &["plan", "FILE"], 0);
+    assert!(
+        plan.stdout.contains("owner daemon -> postgres"),
+        "{}",
+        plan.stdout
+    );
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_converged(&hosts);
+    assert_eq!(
+        (owner(1), owner(2)),
+        ("daemon".to_owned(), "postgres".to_owned())
+    );
+}
