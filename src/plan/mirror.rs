@@ -4,6 +4,7 @@
 use super::action::{ActionKind, Change, Precondition};
 use super::compute::{LAGGING_BYTES, Planner, human_bytes};
 use super::health::{HealthIssue, ReceiverView, SlotView};
+use super::promotion::Hook;
 use super::rejoin::Rejoin;
 use crate::facts::Reached;
 use crate::model::Node;
@@ -27,6 +28,18 @@ impl Planner<'_> {
                 return;
             }
         };
+        // A standalone server taken back changes role: the application's
+        // hooks run around its return, as around a switchover. One whose
+        // detachment stopped before its promotion is still a mirror.
+        let out_of_recovery = if facts.running {
+            facts.in_recovery == Some(false)
+        } else {
+            !facts.standby_signal
+        };
+        let returning = facts.has_data() && out_of_recovery && facts.detached_by_mirrorset(node);
+        if returning {
+            self.hook(node, Hook::Before, "standalone", "mirror");
+        }
         self.plan_passfile(node, facts);
         let tls_changed = self.plan_tls_files(node, facts);
         self.plan_sync(node, facts, primary, primary_facts);
@@ -113,6 +126,9 @@ impl Planner<'_> {
                     );
                 }
             }
+        }
+        if returning {
+            self.hook(node, Hook::After, "standalone", "mirror");
         }
     }
 

@@ -1,8 +1,10 @@
 //! A node detached as a standalone server: promoted onto a timeline of its
-//! own, its files and service, and no more replication. Pure.
+//! own, its files and service, and no more replication, with the
+//! role-change hooks around the detachment. Pure.
 
 use super::action::{ActionKind, Change, Precondition};
 use super::compute::Planner;
+use super::promotion::Hook;
 use crate::model::Node;
 
 impl Planner<'_> {
@@ -39,6 +41,7 @@ impl Planner<'_> {
             self.plan_service(node, facts, true);
         }
         if in_recovery {
+            self.hook(node, Hook::Before, "mirror", "standalone");
             self.push(
                 node,
                 Change::Step,
@@ -50,6 +53,9 @@ impl Planner<'_> {
         if facts.running {
             let files_changed = self.plan_config_files(node, &detached);
             self.plan_service(node, &detached, files_changed);
+        }
+        if in_recovery {
+            self.hook(node, Hook::After, "mirror", "standalone");
         }
     }
 }

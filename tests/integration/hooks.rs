@@ -2,7 +2,8 @@
 //! switchover in order (before on the old primary, before on the new one,
 //! after on the new one, after on the old one), a failing before-hook
 //! leaves the primary as it was with no lock left, and a failing fence
-//! refuses a failover's promotion.
+//! refuses a failover's promotion. Detaching a standalone node and taking
+//! it back run the hooks too.
 
 use std::path::Path;
 
@@ -127,5 +128,64 @@ fn hooks_run_around_a_switchover_and_a_failing_one_stops_it_in_time() {
     // node2 reachable again, named primary again: nothing else changed.
     hosts.ctl("start-sshd", 2);
     set_primary(&hosts, "node2");
+    assert_converged(&hosts);
+}
+
+/// Detaching a mirror as a standalone server, and taking it back, are role
+/// changes too: the hooks run around each, on that node only.
+#[test]
+fn hooks_run_around_a_standalone_detachment_and_return() {
+    let hosts = TestHosts::up(82, 2);
+    let log = hosts.dir.join("hooks.log");
+    std::fs::write(&log, "").unwrap();
+    let status = std::process::Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(&log)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let member = with_hooks(&hosts.cluster_toml(), &log, None, "[\"true\"]");
+    std::fs::write(hosts.cluster_file(), &member).unwrap();
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+
+    let standalone = member.replacen(
+        "[nodes.node2]\n",
+        "[nodes.node2]\nstate = \"standalone\"\n",
+        1,
+    );
+    assert_ne!(standalone, member);
+    std::fs::write(hosts.cluster_file(), &standalone).unwrap();
+    let plan = mirrorset(&hosts, &["plan", "FILE"], 0);
+    assert!(
+        plan.stdout
+            .contains("hook before_role_change (mirror -> standalone): sh -c"),
+        "{}",
+        plan.stdout
+    );
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_eq!(in_recovery(&hosts, 2), "f");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "node2 before mirror standalone\nnode2 after mirror standalone\n"
+    );
+    assert_converged(&hosts);
+
+    std::fs::write(hosts.cluster_file(), &member).unwrap();
+    let plan = mirrorset(&hosts, &["plan", "FILE"], 0).stdout;
+    let at = |text: &str| {
+        plan.find(text)
+            .unwrap_or_else(|| panic!("no {text:?} in:\n{plan}"))
+    };
+    assert!(
+        at("hook before_role_change (standalone -> mirror)") < at("> stop (fast shutdown)")
+            && at("> stop (fast shutdown)") < at("hook after_role_change (standalone -> mirror)"),
+        "{plan}"
+    );
+    mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
+    assert_eq!(in_recovery(&hosts, 2), "t");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "node2 before mirror standalone\nnode2 after mirror standalone\nnode2 before standalone mirror\nnode2 after standalone mirror\n"
+    );
     assert_converged(&hosts);
 }

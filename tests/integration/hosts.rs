@@ -20,7 +20,9 @@
 //! 70-72 host keys (70 a host known only through a certificate authority,
 //! 71 the lines added for each key type), 73 co-located members, 74
 //! hostile pg_hba, 75 history,
-//! 76 role files, 77 hooks, 78 sync, 79 the application's whole cycle.
+//! 76 role files, 77 hooks, 78 sync, 79 the application's whole cycle,
+//! 80 known_hosts lines hashed, 81 a synced file's owner, 82 hooks around
+//! a standalone node's detachment and return.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
