@@ -13,7 +13,9 @@ use crate::desired::{Desired, desired};
 use crate::facts::gather;
 use crate::model::TlsMaterial;
 use crate::model::{Cluster, Secret};
-use crate::plan::{Finding, PLAN_FORMAT_VERSION, Plan, PlanSettings, plan as make_plan};
+use crate::plan::{
+    Finding, FindingCode, PLAN_FORMAT_VERSION, Plan, PlanSettings, plan as make_plan,
+};
 use crate::render::{Palette, ReportStyle, plan_text};
 use crate::transport::AccessOptions;
 
@@ -90,6 +92,7 @@ pub fn plan_loaded(
         let now = x509_parser::prelude::ASN1Time::now();
         for (node, message) in config::expiry_warnings(material, days, now) {
             plan.warnings.push(Finding {
+                code: FindingCode::CertificateExpiring,
                 node: node.map(|n| n.to_string()),
                 message,
             });

@@ -94,8 +94,87 @@ pub struct NodeSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
+    /// What kind of warning or refusal, for scripts: stable across versions.
+    pub code: FindingCode,
     pub node: Option<String>,
+    /// The same in words, for people; its wording may change.
     pub message: String,
+}
+
+/// The kinds of warnings and refusals, by stable code (`code` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingCode {
+    // Refusals: the plan cannot be applied as it is.
+    /// A node could not be reached; its actions are not planned.
+    NodeUnreachable,
+    /// Two nodes run as writable primaries.
+    SplitBrain,
+    /// The members run different PostgreSQL major versions.
+    VersionMismatch,
+    /// A data directory the PostgreSQL user cannot look into.
+    DataDirUnreadable,
+    /// The primary has no data while a mirror has.
+    PrimaryEmptyMirrorHasData,
+    /// The primary has no data directory at all.
+    PrimaryWithoutData,
+    /// A member's data directory is another cluster's, and it runs.
+    AnotherClusterRunning,
+    /// A member runs writable while another is named primary, and mirrorset did not detach it.
+    UnexpectedPrimary,
+    /// pg_hba.conf has a mirrorset BEGIN marker without its END.
+    HbaBlockUnbounded,
+    /// The node to promote is a stopped standby.
+    TargetStoppedStandby,
+    /// The node to promote lacks WAL the stopped primary wrote.
+    TargetBehindStoppedPrimary,
+    /// A failover loses writes; it takes --allow-failover.
+    FailoverNotAllowed,
+    /// The node to promote does not stream from the primary.
+    TargetNotStreaming,
+    /// Replay is paused on the node to promote.
+    TargetReplayPaused,
+    /// The node to promote has not replayed what the primary wrote.
+    TargetNotCaughtUp,
+    /// The old primary could not be rewound after a switchover.
+    OldPrimaryNotRewindable,
+    /// The node to promote lacks a `[[sync]]` file of the primary's.
+    TargetLacksSyncedFile,
+    /// A `[[sync]]` copy for another owner needs a root login.
+    SyncOwnerNeedsRoot,
+    // Warnings: worth knowing, not changed by mirrorset.
+    /// `--target` planned only some nodes.
+    PartialTarget,
+    /// A certificate expires within `expiry_warning_days`.
+    CertificateExpiring,
+    /// The server's main configuration file does not exist.
+    MainConfigMissing,
+    /// pg_hba.conf does not exist.
+    HbaFileMissing,
+    /// A pg_hba.conf line before mirrorset's block may decide replication first.
+    HbaRuleBeforeBlock,
+    /// A mirror lags behind its primary.
+    MirrorLagging,
+    /// The record of what mirrorset made cannot be read.
+    OwnedRecordUnreadable,
+    /// The record of what mirrorset made is another node's.
+    OwnedRecordOfAnotherNode,
+    /// An earlier mirrorset's files are still beside the data directory.
+    LegacyFilesLeft,
+    /// The record names a path mirrorset does not write; it is not removed.
+    OwnedPathNotManaged,
+    /// A slot the cluster file does not name; never dropped.
+    UnnamedSlot,
+    /// A failover allowed with --allow-failover: writes may be lost.
+    Failover,
+    /// Another mirror has replayed further than the node to promote.
+    MirrorAheadOfTarget,
+    /// A failover whose `[[sync]]` files could not be compared.
+    FailoverWithoutSyncCheck,
+    /// A standalone node has no data directory to detach.
+    NothingToDetach,
+    /// A file sets a setting that mirrorset.conf overrides.
+    SettingShadowed,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

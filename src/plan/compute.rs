@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use super::action::{
-    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, PlanSettings,
-    Precondition, Summary,
+    Action, ActionKind, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION, Plan,
+    PlanSettings, Precondition, Summary,
 };
 use super::health::HealthFinding;
 use super::ordering::passfiles_before_new_password;
@@ -165,15 +165,17 @@ impl<'a> Planner<'a> {
             .expect("every node has a desired state")
     }
 
-    pub(super) fn warn(&mut self, node: Option<&Node>, message: String) {
+    pub(super) fn warn(&mut self, code: FindingCode, node: Option<&Node>, message: String) {
         self.warnings.push(Finding {
+            code,
             node: node.map(|n| n.name.to_string()),
             message,
         });
     }
 
-    pub(super) fn refuse(&mut self, node: Option<&Node>, message: String) {
+    pub(super) fn refuse(&mut self, code: FindingCode, node: Option<&Node>, message: String) {
         self.refusals.push(Finding {
+            code,
             node: node.map(|n| n.name.to_string()),
             message,
         });

@@ -3,7 +3,7 @@
 //! each compared with what was found into write actions with their
 //! preconditions. Pure.
 
-use super::action::{ActionKind, Change, Precondition};
+use super::action::{ActionKind, Change, FindingCode, Precondition};
 use super::compute::{Planner, sha256};
 use super::health::HealthIssue;
 use crate::desired::{
@@ -88,6 +88,7 @@ impl Planner<'_> {
             }
             Some(_) => {}
             None => self.warn(
+                FindingCode::MainConfigMissing,
                 Some(node),
                 format!("{conf_path} does not exist; mirrorset.conf cannot be included"),
             ),
@@ -105,7 +106,7 @@ impl Planner<'_> {
                         self.plan_file(node, hba_path.clone(), Some(hba), after, 0o640, reason);
                     self.shadowing_rules(node, hba);
                 }
-                Err(broken) => self.refuse(
+                Err(broken) => self.refuse(FindingCode::HbaBlockUnbounded,
                     Some(node),
                     format!(
                         "{hba_path} {broken}: mirrorset does not guess where its block ends, because a wrong guess deletes rules; \
@@ -113,7 +114,7 @@ impl Planner<'_> {
                     ),
                 ),
             },
-            None => self.warn(
+            None => self.warn(FindingCode::HbaFileMissing,
                 Some(node),
                 format!("{hba_path} does not exist; replication access cannot be granted"),
             ),
@@ -192,7 +193,7 @@ impl Planner<'_> {
                 "all" | "0.0.0.0/0" | "::/0" | "samenet" | "samehost"
             );
             if database_matches && user_matches && broad {
-                self.warn(
+                self.warn(FindingCode::HbaRuleBeforeBlock,
                     Some(node),
                     format!("pg_hba.conf line {} comes before the mirrorset block and may decide replication first: {}", index + 1, line.trim()),
                 );

@@ -1,7 +1,7 @@
 //! A mirror, from empty or existing data to streaming: clone or rewind, its
 //! files, start, and the wait for streaming. Pure.
 
-use super::action::{ActionKind, Change, Precondition};
+use super::action::{ActionKind, Change, FindingCode, Precondition};
 use super::compute::{LAGGING_BYTES, Planner, human_bytes};
 use super::health::{HealthIssue, ReceiverView, SlotView};
 use super::promotion::Hook;
@@ -23,8 +23,8 @@ impl Planner<'_> {
         let primary_facts = self.facts(primary);
         let rejoin = match super::rejoin::rejoin(node, facts, primary, primary_facts) {
             Ok(rejoin) => rejoin,
-            Err(message) => {
-                self.refuse(Some(node), message);
+            Err((code, message)) => {
+                self.refuse(code, Some(node), message);
                 return;
             }
         };
@@ -272,6 +272,7 @@ impl Planner<'_> {
             .filter(|bytes| *bytes > LAGGING_BYTES);
         if let Some(bytes) = lag {
             self.warn(
+                FindingCode::MirrorLagging,
                 Some(node),
                 format!(
                     "{} lags {} behind {}",

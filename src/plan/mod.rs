@@ -23,8 +23,8 @@ mod target;
 mod verdict;
 
 pub use action::{
-    Action, ActionKind, Change, Finding, NodeSummary, PLAN_FORMAT_VERSION, Plan, PlanSettings,
-    Precondition, Promotion, PromotionKind, Summary,
+    Action, ActionKind, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION, Plan,
+    PlanSettings, Precondition, Promotion, PromotionKind, Summary,
 };
 pub use compute::{plan, sha256_bytes, summarize};
 pub use health::{HealthFinding, HealthIssue, ReceiverView, SlotView};

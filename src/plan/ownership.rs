@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::action::{ActionKind, Change, Precondition};
+use super::action::{ActionKind, Change, FindingCode, Precondition};
 use super::compute::Planner;
 use crate::model::{Node, OWNED_FILE, Owned};
 
@@ -31,7 +31,7 @@ impl Planner<'_> {
                 continue;
             };
             if let Some(error) = &facts.owned_error {
-                self.warn(
+                self.warn(FindingCode::OwnedRecordUnreadable,
                     Some(node),
                     format!(
                         "{}/{OWNED_FILE} is not a record mirrorset can read ({error}); it is left as it is, and what it names is not removed",
@@ -43,7 +43,7 @@ impl Planner<'_> {
             if let Some(owned) = &facts.owned
                 && (owned.cluster != cluster.name.as_str() || owned.node != node.name.as_str())
             {
-                self.warn(
+                self.warn(FindingCode::OwnedRecordOfAnotherNode,
                     Some(node),
                     format!(
                         "{}/{OWNED_FILE} records node {} of cluster {}; it is left as it is: give this node its own postgres.state_dir",
@@ -53,7 +53,7 @@ impl Planner<'_> {
                 continue;
             }
             if !facts.legacy_files.is_empty() {
-                self.warn(
+                self.warn(FindingCode::LegacyFilesLeft,
                     Some(node),
                     format!(
                         "an earlier mirrorset's files are still beside the data directory: {}; this node's state folder is now {}. Remove them once no other cluster on this machine uses them (a passfile or key there still holds a secret)",
@@ -157,7 +157,7 @@ impl Planner<'_> {
                 }
                 let inside_data = path.starts_with(&format!("{}/", node.postgres.data_dir));
                 if !path.starts_with('/') || inside_data || path.chars().any(char::is_control) {
-                    self.warn(
+                    self.warn(FindingCode::OwnedPathNotManaged,
                         Some(node),
                         format!("the record names {path:?} as mirrorset's {what}; it is not removed: that is not a path mirrorset writes"),
                     );

@@ -1,7 +1,7 @@
 //! The primary's own objects: its files and service, the replication role
 //! and its pg_rewind grants, and one slot per member. Pure.
 
-use super::action::{ActionKind, Change, Precondition};
+use super::action::{ActionKind, Change, FindingCode, Precondition};
 use super::compute::{Planner, human_bytes};
 use crate::desired::REWIND_FUNCTIONS;
 use crate::facts::Reached;
@@ -169,7 +169,7 @@ impl Planner<'_> {
                 .retained_bytes
                 .map(|b| format!(", holding {} of WAL", human_bytes(b)))
                 .unwrap_or_default();
-            self.warn(
+            self.warn(FindingCode::UnnamedSlot,
                 Some(primary),
                 format!("slot {} is not named in the cluster file ({}{retained}); mirrorset never drops it", slot.name, if slot.active { "active" } else { "inactive" }),
             );

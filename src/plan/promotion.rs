@@ -2,7 +2,7 @@
 //! stopped first, a failover when it cannot. (Cluster, Desired, Observed)
 //! -> ordered actions, refusals and warnings. Pure.
 
-use super::action::{ActionKind, Change, Precondition, Promotion, PromotionKind};
+use super::action::{ActionKind, Change, FindingCode, Precondition, Promotion, PromotionKind};
 use super::compute::{LAGGING_BYTES, Planner, human_bytes};
 use crate::facts::observed::SlotFacts;
 use crate::facts::{DataDir, NodeFacts, Reached};
@@ -39,7 +39,7 @@ impl<'a> Planner<'a> {
     /// refusals; true when nothing may be planned at all.
     pub(super) fn detect_promotion(&mut self, target: &'a Node, facts: &'a Reached) -> bool {
         if !facts.running {
-            self.refuse(
+            self.refuse(FindingCode::TargetStoppedStandby,
                 Some(target),
                 format!(
                     "{} is named primary but is a stopped standby: start it so it catches up, then plan again",
@@ -91,7 +91,7 @@ impl<'a> Planner<'a> {
                 let has = facts.lsn.as_deref().and_then(Lsn::parse);
                 let blocked = match (has, checkpoint) {
                     (Some(has), Some(checkpoint)) if has <= checkpoint => {
-                        self.refuse(
+                        self.refuse(FindingCode::TargetBehindStoppedPrimary,
                             Some(target),
                             format!(
                                 "{} has WAL up to {has}, but {} was stopped at {checkpoint}: start {} so that {} catches up (the switchover stops it again), then plan again",
@@ -183,7 +183,7 @@ impl<'a> Planner<'a> {
             target.name, target.name
         );
         if self.settings.allow_failover {
-            self.warn(
+            self.warn(FindingCode::Failover,
                 Some(target),
                 format!(
                     "failover ({why}): {risk}. When {old_name} is reachable again it must stay stopped; the next plan rewinds it to follow {}",
@@ -191,7 +191,7 @@ impl<'a> Planner<'a> {
                 ),
             );
         } else {
-            self.refuse(
+            self.refuse(FindingCode::FailoverNotAllowed,
                 Some(target),
                 format!(
                     "failover ({why}): {risk}. Make sure {old_name} is down and stays down (power, network or service), then plan and apply with --allow-failover"
@@ -223,7 +223,7 @@ impl<'a> Planner<'a> {
             .filter(|(_, at)| *at > target_at)
             .collect();
         for (node, at) in ahead {
-            self.warn(
+            self.warn(FindingCode::MirrorAheadOfTarget,
                 Some(node),
                 format!(
                     "{} has replayed up to {at}, further than {} ({target_at}): it holds writes {} lacks, and may not be able to follow it after the failover. Promoting {} instead loses less",
@@ -256,7 +256,7 @@ impl<'a> Planner<'a> {
                 ),
                 None => "it has no WAL receiver".to_owned(),
             };
-            self.refuse(
+            self.refuse(FindingCode::TargetNotStreaming,
                 Some(target),
                 format!(
                     "a switchover to {} needs it streaming from {} and caught up, but {now}; see its log",
@@ -265,7 +265,7 @@ impl<'a> Planner<'a> {
             );
         }
         if facts.replay_paused == Some(true) {
-            self.refuse(
+            self.refuse(FindingCode::TargetReplayPaused,
                 Some(target),
                 format!(
                     "replay is paused on {}: resume it (SELECT pg_wal_replay_resume()) and let it catch up before a switchover",
@@ -280,7 +280,7 @@ impl<'a> Planner<'a> {
         if let (Some(written), Some(replayed)) = positions {
             let behind = written.0.saturating_sub(replayed.0) as i64;
             if behind > LAGGING_BYTES {
-                self.refuse(
+                self.refuse(FindingCode::TargetNotCaughtUp,
                     Some(target),
                     format!(
                         "{} is not caught up: it replayed up to {replayed}, {} wrote up to {written} ({} behind); let it catch up, then plan the switchover again",
@@ -298,7 +298,7 @@ impl<'a> Planner<'a> {
                 .is_some_and(|s| s.setting == "on")
         };
         if !on("wal_log_hints") && !on("data_checksums") {
-            self.refuse(
+            self.refuse(FindingCode::OldPrimaryNotRewindable,
                 Some(old),
                 format!(
                     "{} runs with wal_log_hints off and without data checksums, so pg_rewind could not make it a mirror after the switchover. \
@@ -321,7 +321,7 @@ impl<'a> Planner<'a> {
                 (Some(old), Some(old_facts)) => {
                     self.synced_before_promotion(target, facts, old, old_facts);
                 }
-                _ => self.warn(
+                _ => self.warn(FindingCode::FailoverWithoutSyncCheck,
                     Some(target),
                     format!(
                         "FAILOVER WITHOUT A CHECK OF [[sync]]: {} could not be read, so whether {} holds its copies (its key, say) is unknown; the application may not start on it",

@@ -2,6 +2,7 @@
 //! read or trusted, a second primary, a version mismatch. (Cluster,
 //! Observed) -> refusals and warnings. Pure.
 
+use super::action::FindingCode;
 use super::compute::{Planner, unreadable};
 use crate::facts::parse::major_version;
 use crate::facts::{DataDir, NodeFacts, Reached};
@@ -24,6 +25,7 @@ impl Planner<'_> {
                     .unwrap_or(reason)
                     .to_owned();
                 self.refuse(
+                    FindingCode::NodeUnreachable,
                     Some(node),
                     format!("unreachable ({reason}); its actions are not planned"),
                 );
@@ -45,7 +47,7 @@ impl Planner<'_> {
                 .map(|n| n.name.as_str())
                 .collect::<Vec<_>>()
                 .join(" and ");
-            self.refuse(
+            self.refuse(FindingCode::SplitBrain,
                 None,
                 format!(
                     "split brain: {names} are both running as writable primaries; mirrorset will not touch the cluster \
@@ -68,13 +70,17 @@ impl Planner<'_> {
                 .map(|(major, name)| format!("{name}: {major}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            self.refuse(None, format!("PostgreSQL major versions differ ({list}); streaming replication needs one major version"));
+            self.refuse(FindingCode::VersionMismatch, None, format!("PostgreSQL major versions differ ({list}); streaming replication needs one major version"));
             blocked = true;
         }
         let primary = cluster.node(&cluster.primary).expect("validated");
         if let Some(DataDir::Unreadable { owner, mode }) = self.facts(primary).map(|f| &f.data_dir)
         {
-            self.refuse(Some(primary), unreadable(primary, owner, mode));
+            self.refuse(
+                FindingCode::DataDirUnreadable,
+                Some(primary),
+                unreadable(primary, owner, mode),
+            );
             return true;
         }
         if let Some(facts) = self.facts(primary) {
@@ -84,6 +90,7 @@ impl Planner<'_> {
             if !facts.has_data() {
                 if let Some(mirror) = mirror_with_data {
                     self.refuse(
+                        FindingCode::PrimaryEmptyMirrorHasData,
                         Some(primary),
                         format!(
                             "the primary {} has no data while {} has: cloning would copy nothing; \
@@ -93,6 +100,7 @@ impl Planner<'_> {
                     );
                 } else {
                     self.refuse(
+                        FindingCode::PrimaryWithoutData,
                         Some(primary),
                         format!(
                             "the primary {} has no data directory to replicate",

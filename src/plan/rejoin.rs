@@ -1,7 +1,7 @@
 //! How a mirror with existing data joins: it streams as it is, is rewound,
 //! or is cloned anew, or must not be touched. Pure.
 
-use super::action::{Change, Precondition};
+use super::action::{Change, FindingCode, Precondition};
 use super::compute::unreadable;
 use crate::facts::{DataDir, Reached};
 use crate::model::{Lsn, Node};
@@ -13,7 +13,7 @@ pub(super) fn rejoin(
     facts: &Reached,
     primary: &Node,
     primary_facts: Option<&Reached>,
-) -> Result<Rejoin, String> {
+) -> Result<Rejoin, (FindingCode, String)> {
     let primary_id = primary_facts.and_then(Reached::system_identifier);
     let data_dir = &node.postgres.data_dir;
     let replace = |reason: String, precondition: Precondition, stop_first: bool| Rejoin::Clone {
@@ -42,8 +42,18 @@ pub(super) fn rejoin(
             Precondition::None,
             false,
         ),
-        DataDir::Unreadable { owner, mode } => return Err(unreadable(node, owner, mode)),
-        DataDir::Foreign if facts.running => return Err(another("another cluster")),
+        DataDir::Unreadable { owner, mode } => {
+            return Err((
+                FindingCode::DataDirUnreadable,
+                unreadable(node, owner, mode),
+            ));
+        }
+        DataDir::Foreign if facts.running => {
+            return Err((
+                FindingCode::AnotherClusterRunning,
+                another("another cluster"),
+            ));
+        }
         DataDir::Foreign => replace(
             format!(
                 "{data_dir} holds files that are not a PostgreSQL cluster; moved aside, never deleted"
@@ -55,7 +65,10 @@ pub(super) fn rejoin(
             system_identifier, ..
         } if Some(system_identifier.as_str()) != primary_id => {
             if facts.running {
-                return Err(another("another cluster"));
+                return Err((
+                    FindingCode::AnotherClusterRunning,
+                    another("another cluster"),
+                ));
             }
             replace(
                 format!(
@@ -79,9 +92,12 @@ pub(super) fn rejoin(
             };
             if facts.running && facts.in_recovery == Some(false) {
                 if !facts.detached_by_mirrorset(node) {
-                    return Err(format!(
-                        "{} runs as a writable primary while {} is named primary; stop it first (the next plan rewinds it to follow {}), or name it primary",
-                        node.name, primary.name, primary.name
+                    return Err((
+                        FindingCode::UnexpectedPrimary,
+                        format!(
+                            "{} runs as a writable primary while {} is named primary; stop it first (the next plan rewinds it to follow {}), or name it primary",
+                            node.name, primary.name, primary.name
+                        ),
                     ));
                 }
                 replace(
@@ -246,7 +262,7 @@ host = "10.0.0.2"
                 stop_first: true, ..
             }) => "stop, move aside, clone".into(),
             Ok(Rejoin::Clone { .. }) => "move aside, clone".into(),
-            Err(reason) => format!("refused: {reason}"),
+            Err((_, reason)) => format!("refused: {reason}"),
         }
     }
 

@@ -2,7 +2,7 @@
 //! own, its files and service, and no more replication, with the
 //! role-change hooks around the detachment. Pure.
 
-use super::action::{ActionKind, Change, Precondition};
+use super::action::{ActionKind, Change, FindingCode, Precondition};
 use super::compute::Planner;
 use super::promotion::Hook;
 use crate::model::Node;
@@ -16,6 +16,7 @@ impl Planner<'_> {
         };
         if !facts.has_data() {
             self.warn(
+                FindingCode::NothingToDetach,
                 Some(node),
                 format!("{} has no data directory: nothing to detach", node.name),
             );

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::action::{ActionKind, Change, Precondition};
+use super::action::{ActionKind, Change, FindingCode, Precondition};
 use super::compute::{Planner, human_bytes};
 use super::health::HealthIssue;
 use crate::facts::Reached;
@@ -89,7 +89,7 @@ impl Planner<'_> {
                 let path = entry.path_of(name);
                 let owner = owner_of(source, entry);
                 if owner != node.postgres.os_user && node.ssh.user != "root" {
-                    self.refuse(
+                    self.refuse(FindingCode::SyncOwnerNeedsRoot,
                         Some(node),
                         format!(
                             "{path} ([[sync]]) must belong to {owner}, and {} can hand a file to {owner} only when mirrorset logs in to it as root (it logs in as {}); set ssh.user = \"root\" for {}, or owner = \"{}\" to keep the copies the PostgreSQL OS user's",
@@ -172,7 +172,7 @@ impl Planner<'_> {
             for source in sources {
                 let name = name_of(&source.path);
                 if let Some(why) = differs(source, copies_by_name.get(name), entry) {
-                    self.refuse(
+                    self.refuse(FindingCode::TargetLacksSyncedFile,
                         Some(target),
                         format!(
                             "{} cannot be promoted: its copy of {} ([[sync]]) is not {}'s ({why}); apply with {} still primary first, so the copy is made",

@@ -1,7 +1,7 @@
 //! `--target`: a plan narrowed to the nodes a glob names, saying so first
 //! (terraform's -target). Plan in, plan out. Pure.
 
-use super::action::{Finding, Plan};
+use super::action::{Finding, FindingCode, Plan};
 
 /// Keeps only the actions of nodes `target` matches, with a warning that
 /// the others were not planned.
@@ -17,6 +17,7 @@ pub fn only_targets(plan: &mut Plan, target: &glob::Pattern) {
     plan.warnings.insert(
         0,
         Finding {
+            code: FindingCode::PartialTarget,
             node: None,
             message: format!(
                 "--target {}: only {} planned; the other nodes may still differ from the file",

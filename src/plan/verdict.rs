@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use super::action::ActionKind;
+use super::action::{ActionKind, FindingCode};
 use super::compute::Planner;
 use super::health::{HealthFinding, HealthIssue};
 use super::settings::check_value;
@@ -263,7 +263,7 @@ impl Planner<'_> {
                         .as_deref()
                         .is_some_and(|s| s.eq_ignore_ascii_case(&plain(value)))
                 }) {
-                    self.warn(
+                    self.warn(FindingCode::SettingShadowed,
                         Some(node),
                         format!(
                             "{} line {} sets {name} = {}, which mirrorset.conf overrides with {}; delete it there to avoid confusion",
