@@ -110,21 +110,30 @@ pub fn read_saved_plan(path: &Path) -> miette::Result<(Plan, String)> {
     let text = std::fs::read_to_string(path)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|error| {
+    let unreadable = |error: serde_json::Error| {
         miette!(
             code = "plan::unreadable",
             "{} is not a saved mirrorset plan: {error}",
             path.display()
         )
-    })?;
-    if plan.format_version != PLAN_FORMAT_VERSION {
+    };
+    // The version first: a plan of another format fails to parse as this
+    // one, and saying so is clearer than the field serde trips on.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        format_version: u32,
+    }
+    let versioned: Versioned = serde_json::from_str(&text).map_err(unreadable)?;
+    if versioned.format_version != PLAN_FORMAT_VERSION {
         return Err(miette!(
             code = "plan::format_version",
+            help = "make the plan again with this mirrorset",
             "{} is a plan of format {}, this mirrorset reads format {PLAN_FORMAT_VERSION}",
             path.display(),
-            plan.format_version
+            versioned.format_version
         ));
     }
+    let plan: Plan = serde_json::from_str(&text).map_err(unreadable)?;
     Ok((plan, text))
 }
 

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a field changes meaning or disappears.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// Everything mirrorset would do to one cluster, in order.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -86,10 +86,43 @@ pub struct PlanSettings {
 pub struct NodeSummary {
     pub name: String,
     pub host: String,
-    /// "primary", "standby of node1", "stopped", "empty", "unreachable", …
-    pub actual: String,
-    /// "primary", "mirror of node1", "standalone", "absent".
-    pub desired: String,
+    pub actual: RoleNow,
+    pub desired: RoleWanted,
+}
+
+/// What a node is now, as its facts show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum RoleNow {
+    /// Not read: the plan stopped before it (a refusal elsewhere).
+    NotContacted,
+    Unreachable,
+    /// Running and writable.
+    Primary,
+    /// Running in recovery; `upstream` is the node it streams from, when it does.
+    Standby {
+        upstream: Option<String>,
+    },
+    /// Initialized, not running.
+    Stopped,
+    /// The data directory holds something that is not a PostgreSQL cluster.
+    NotPostgresql,
+    /// The PostgreSQL OS user cannot look into the data directory.
+    DataDirUnreadable,
+    /// An earlier clone into the data directory did not finish.
+    CloneInterrupted,
+    /// No data directory, or an empty one.
+    Empty,
+}
+
+/// What the cluster file wants a node to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum RoleWanted {
+    Primary,
+    Mirror { of: String },
+    Standalone,
+    Absent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

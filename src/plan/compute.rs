@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::action::{
     Action, ActionKind, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION, Plan,
-    PlanSettings, Precondition, Summary,
+    PlanSettings, Precondition, RoleNow, RoleWanted, Summary,
 };
 use super::health::HealthFinding;
 use super::ordering::passfiles_before_new_password;
@@ -200,34 +200,33 @@ impl<'a> Planner<'a> {
 
     pub(super) fn summary(&self, node: &Node) -> NodeSummary {
         let actual = match self.observed.nodes.get(&node.name) {
-            None | Some(NodeFacts::Skipped) => "not contacted".to_owned(),
-            Some(NodeFacts::No { .. }) => "unreachable".to_owned(),
+            None | Some(NodeFacts::Skipped) => RoleNow::NotContacted,
+            Some(NodeFacts::No { .. }) => RoleNow::Unreachable,
             Some(NodeFacts::Yes(facts)) => {
                 match (&facts.data_dir, facts.running, facts.in_recovery) {
-                    (_, true, Some(false)) => "primary".to_owned(),
-                    (_, true, _) => match facts
-                        .wal_receiver
-                        .as_ref()
-                        .and_then(|w| w.sender_host.as_ref().map(|h| (h, w.sender_port)))
-                    {
-                        Some((host, port)) => {
-                            format!("standby of {}", self.cluster.name_of_sender(host, port))
-                        }
-                        None => "standby, not streaming".to_owned(),
+                    (_, true, Some(false)) => RoleNow::Primary,
+                    (_, true, _) => RoleNow::Standby {
+                        upstream: facts
+                            .wal_receiver
+                            .as_ref()
+                            .and_then(|w| w.sender_host.as_ref().map(|h| (h, w.sender_port)))
+                            .map(|(host, port)| self.cluster.name_of_sender(host, port)),
                     },
-                    (DataDir::Initialized { .. }, false, _) => "stopped".to_owned(),
-                    (DataDir::Foreign, _, _) => "not PostgreSQL".to_owned(),
-                    (DataDir::Unreadable { .. }, _, _) => "data directory unreadable".to_owned(),
-                    (DataDir::Incomplete, _, _) => "clone interrupted".to_owned(),
-                    _ => "empty".to_owned(),
+                    (DataDir::Initialized { .. }, false, _) => RoleNow::Stopped,
+                    (DataDir::Foreign, _, _) => RoleNow::NotPostgresql,
+                    (DataDir::Unreadable { .. }, _, _) => RoleNow::DataDirUnreadable,
+                    (DataDir::Incomplete, _, _) => RoleNow::CloneInterrupted,
+                    _ => RoleNow::Empty,
                 }
             }
         };
         let desired = match self.desired_node(node).role {
-            DesiredRole::Primary => "primary".to_owned(),
-            DesiredRole::Mirror => format!("mirror of {}", self.cluster.primary),
-            DesiredRole::Standalone => "standalone".to_owned(),
-            DesiredRole::Absent => "absent".to_owned(),
+            DesiredRole::Primary => RoleWanted::Primary,
+            DesiredRole::Mirror => RoleWanted::Mirror {
+                of: self.cluster.primary.to_string(),
+            },
+            DesiredRole::Standalone => RoleWanted::Standalone,
+            DesiredRole::Absent => RoleWanted::Absent,
         };
         NodeSummary {
             name: node.name.to_string(),

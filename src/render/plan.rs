@@ -5,7 +5,9 @@
 
 use similar::TextDiff;
 
-use crate::plan::{Action, ActionKind, Change, Finding, Plan, Promotion, PromotionKind};
+use crate::plan::{
+    Action, ActionKind, Change, Finding, Plan, Promotion, PromotionKind, RoleNow, RoleWanted,
+};
 
 /// ANSI colours, or none: off a terminal and with NO_COLOR.
 #[derive(Debug, Clone, Copy)]
@@ -238,8 +240,8 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
             "\n{} {}: {} -> {}",
             palette.paint("1", &node.name),
             node.host,
-            node.actual,
-            node.desired
+            role_now(&node.actual),
+            role_wanted(&node.desired)
         ));
         if actions.is_empty() {
             out.push_str("  (no changes)\n");
@@ -316,4 +318,32 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
         }
     }
     out
+}
+
+/// What a node is now, in words.
+fn role_now(role: &RoleNow) -> String {
+    match role {
+        RoleNow::NotContacted => "not contacted".to_owned(),
+        RoleNow::Unreachable => "unreachable".to_owned(),
+        RoleNow::Primary => "primary".to_owned(),
+        RoleNow::Standby {
+            upstream: Some(upstream),
+        } => format!("standby of {upstream}"),
+        RoleNow::Standby { upstream: None } => "standby, not streaming".to_owned(),
+        RoleNow::Stopped => "stopped".to_owned(),
+        RoleNow::NotPostgresql => "not PostgreSQL".to_owned(),
+        RoleNow::DataDirUnreadable => "data directory unreadable".to_owned(),
+        RoleNow::CloneInterrupted => "clone interrupted".to_owned(),
+        RoleNow::Empty => "empty".to_owned(),
+    }
+}
+
+/// What the file wants a node to be, in words.
+fn role_wanted(role: &RoleWanted) -> String {
+    match role {
+        RoleWanted::Primary => "primary".to_owned(),
+        RoleWanted::Mirror { of } => format!("mirror of {of}"),
+        RoleWanted::Standalone => "standalone".to_owned(),
+        RoleWanted::Absent => "absent".to_owned(),
+    }
 }

@@ -92,8 +92,26 @@ fn plan_on_fresh_hosts_shows_the_bootstrap_and_changes_nothing() {
         assert!(!text.contains(PASSPHRASE), "the passphrase leaked");
     }
     let plan: serde_json::Value = serde_json::from_str(&saved_text).unwrap();
-    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["format_version"], 2);
     assert_eq!(plan["summary"]["restarts"], 1);
+    // A plan of an older format is refused by its version, not by a field.
+    let older = hosts.dir.join("older-plan.json");
+    std::fs::write(
+        &older,
+        saved_text.replacen("\"format_version\": 2", "\"format_version\": 1", 1),
+    )
+    .unwrap();
+    let refused = Test::new()
+        .args(["show", older.to_str().unwrap()])
+        .status(1)
+        .run();
+    assert!(
+        refused
+            .stderr
+            .contains("is a plan of format 1, this mirrorset reads format 2"),
+        "{}",
+        refused.stderr
+    );
 
     // `show` renders the saved plan exactly as `plan` did (the plan's own text, without the save note).
     let shown = Test::new().args(["show", saved.to_str().unwrap()]).run();
