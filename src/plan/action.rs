@@ -99,6 +99,8 @@ pub enum RoleNow {
     Unreachable,
     /// Running and writable.
     Primary,
+    /// Running and writable, detached by mirrorset as a standalone server.
+    Standalone,
     /// Running in recovery; `upstream` is the node it streams from, when it does.
     Standby {
         upstream: Option<String>,

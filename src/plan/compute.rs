@@ -204,6 +204,9 @@ impl<'a> Planner<'a> {
             Some(NodeFacts::No { .. }) => RoleNow::Unreachable,
             Some(NodeFacts::Yes(facts)) => {
                 match (&facts.data_dir, facts.running, facts.in_recovery) {
+                    (_, true, Some(false)) if facts.detached_by_mirrorset(node) => {
+                        RoleNow::Standalone
+                    }
                     (_, true, Some(false)) => RoleNow::Primary,
                     (_, true, _) => RoleNow::Standby {
                         upstream: facts

@@ -326,6 +326,7 @@ fn role_now(role: &RoleNow) -> String {
         RoleNow::NotContacted => "not contacted".to_owned(),
         RoleNow::Unreachable => "unreachable".to_owned(),
         RoleNow::Primary => "primary".to_owned(),
+        RoleNow::Standalone => "standalone".to_owned(),
         RoleNow::Standby {
             upstream: Some(upstream),
         } => format!("standby of {upstream}"),
