@@ -9,7 +9,7 @@ use crate::desired::replication_conninfo;
 use crate::facts::REWIND_FAILED;
 use crate::model::quote_identifier;
 use crate::model::{Lsn, NodeName, scram_verifier};
-use crate::plan::{Action, ActionKind, Precondition};
+use crate::plan::{Action, ActionKind, Precondition, SecretRef};
 use crate::transport::{AccessError, RemoteCommand};
 
 impl Applier<'_> {
@@ -117,22 +117,22 @@ impl Applier<'_> {
                 mode,
                 enforce_mode,
                 after,
-                sensitive,
+                secret,
                 ..
             } => {
-                let content = if *sensitive {
+                let content = if let Some(secret) = secret {
                     // Secrets are never in the plan: derived here again.
                     let desired = self
                         .desired
                         .node(name)
                         .expect("every node has a desired state");
-                    match &desired.tls {
-                        Some(tls) if &tls.paths.key == path => tls.key.expose().clone(),
-                        _ if path == &layout.passfile => desired.passfile.expose().clone(),
-                        _ => {
+                    match (secret, &desired.tls) {
+                        (SecretRef::Passfile, _) => desired.passfile.expose().clone(),
+                        (SecretRef::TlsKey, Some(tls)) => tls.key.expose().clone(),
+                        (SecretRef::TlsKey, None) => {
                             return Err(self.failed(
                                 name,
-                                format!("the plan writes a secret to {path}, which holds none"),
+                                format!("the plan writes a TLS key to {path}, but the cluster file gives {name} no certificate; plan again"),
                             ));
                         }
                     }
@@ -146,7 +146,7 @@ impl Applier<'_> {
                 let in_data_dir = path.starts_with(&format!("{}/", layout.data_dir));
                 // The record is rewritten whole each time; old copies would only mislead.
                 let record = path == &format!("{}/{}", layout.state_dir, crate::model::OWNED_FILE);
-                let outcome = if *sensitive || in_data_dir || record {
+                let outcome = if secret.is_some() || in_data_dir || record {
                     transport.write_file_atomic_no_backup(path, content.as_bytes(), *mode)?
                 } else {
                     transport.write_file_atomic(path, content.as_bytes(), *mode)?

@@ -259,6 +259,17 @@ pub struct Action {
     pub precondition: Precondition,
 }
 
+/// Which secret a file holds: a reference the plan can carry, resolved
+/// only at apply (the plan never holds a secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRef {
+    /// The node's libpq passfile, holding the replication passphrase.
+    Passfile,
+    /// The private key of the node's TLS certificate.
+    TlsKey,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ActionKind {
@@ -268,11 +279,13 @@ pub enum ActionKind {
         /// The mode a new file gets; with `enforce_mode` an existing one too.
         mode: u32,
         enforce_mode: bool,
-        /// Content now; None when the file does not exist or is sensitive.
+        /// Content now; None when the file does not exist or holds a secret.
         before: Option<String>,
-        /// Content after; None when sensitive (derived from the secret at apply).
+        /// Content after; None when it holds a secret.
         after: Option<String>,
-        sensitive: bool,
+        /// The secret the file holds, named, never carried: apply derives
+        /// its content again from the cluster file.
+        secret: Option<SecretRef>,
     },
     /// ALTER SYSTEM RESET of a value that would override mirrorset.conf.
     ResetSetting {

@@ -113,7 +113,7 @@ pub fn plan(
             planner.verdict(node, facts);
         }
     }
-    passfiles_before_new_password(cluster, &mut planner.actions);
+    passfiles_before_new_password(&mut planner.actions);
     let summary = summarize(&planner.actions);
     Plan {
         format_version: PLAN_FORMAT_VERSION,

@@ -3,7 +3,7 @@
 //! each compared with what was found into write actions with their
 //! preconditions. Pure.
 
-use super::action::{ActionKind, Change, FindingCode, Precondition};
+use super::action::{ActionKind, Change, FindingCode, Precondition, SecretRef};
 use super::compute::{Planner, sha256};
 use super::health::HealthIssue;
 use crate::desired::{
@@ -49,7 +49,7 @@ impl Planner<'_> {
                 enforce_mode: false,
                 before: before.map(str::to_owned),
                 after: Some(after),
-                sensitive: false,
+                secret: None,
             },
             reason,
             file_precondition(&path, before),
@@ -208,6 +208,7 @@ impl Planner<'_> {
             node.postgres.passfile.clone(),
             facts.passfile.as_ref(),
             &wanted,
+            SecretRef::Passfile,
             SecretFileWords {
                 missing: "the passfile is missing",
                 differs: "the passfile does not hold the current passphrase",
@@ -225,6 +226,7 @@ impl Planner<'_> {
         path: String,
         found: Option<&PassfileFacts>,
         wanted: &Secret<String>,
+        secret: SecretRef,
         words: SecretFileWords,
     ) -> bool {
         let (change, reason) = match found {
@@ -250,7 +252,7 @@ impl Planner<'_> {
                 enforce_mode: true,
                 before: None,
                 after: None,
-                sensitive: true,
+                secret: Some(secret),
             },
             reason,
             Precondition::None,
@@ -296,6 +298,7 @@ impl Planner<'_> {
             tls.paths.key.clone(),
             facts.tls_key.as_ref(),
             &tls.key,
+            SecretRef::TlsKey,
             SecretFileWords {
                 missing: "the key of its certificate",
                 differs: "the key differs from the cluster file's",

@@ -24,7 +24,7 @@ mod verdict;
 
 pub use action::{
     Action, ActionKind, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION, Plan,
-    PlanSettings, Precondition, Promotion, PromotionKind, RoleNow, RoleWanted, Summary,
+    PlanSettings, Precondition, Promotion, PromotionKind, RoleNow, RoleWanted, SecretRef, Summary,
 };
 pub use compute::{plan, sha256_bytes, summarize};
 pub use health::{HealthFinding, HealthIssue, ReceiverView, SlotView};

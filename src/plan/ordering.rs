@@ -2,9 +2,9 @@
 //! steps: passfiles before a new password, and a mirror's restart before
 //! its primary's when a hot standby setting grows. Pure.
 
-use super::action::{Action, ActionKind};
+use super::action::{Action, ActionKind, SecretRef};
 use super::compute::Planner;
-use crate::model::{Cluster, Node};
+use crate::model::Node;
 
 /// Settings a hot standby must have at least as high as its primary.
 const STANDBY_MUST_MATCH: [&str; 5] = [
@@ -17,7 +17,7 @@ const STANDBY_MUST_MATCH: [&str; 5] = [
 
 /// A rotation writes every passfile before the role gets the new password:
 /// a mirror that reconnects meanwhile finds the new one already there.
-pub(super) fn passfiles_before_new_password(cluster: &Cluster, actions: &mut Vec<Action>) {
+pub(super) fn passfiles_before_new_password(actions: &mut Vec<Action>) {
     let Some(at) = actions.iter().position(|a| {
         matches!(
             a.kind,
@@ -30,16 +30,14 @@ pub(super) fn passfiles_before_new_password(cluster: &Cluster, actions: &mut Vec
     }) else {
         return;
     };
-    let is_passfile = |action: &Action| match &action.kind {
-        ActionKind::WriteFile {
-            path,
-            sensitive: true,
-            ..
-        } => cluster
-            .nodes
-            .iter()
-            .any(|node| node.name == action.node && &node.postgres.passfile == path),
-        _ => false,
+    let is_passfile = |action: &Action| {
+        matches!(
+            action.kind,
+            ActionKind::WriteFile {
+                secret: Some(SecretRef::Passfile),
+                ..
+            }
+        )
     };
     let later: Vec<Action> = actions.drain(at..).collect();
     let (passfiles, rest): (Vec<Action>, Vec<Action>) = later.into_iter().partition(is_passfile);

@@ -192,7 +192,7 @@ impl Planner<'_> {
                     enforce_mode: false,
                     before: recorded.as_ref().map(Owned::render),
                     after: Some(next.render()),
-                    sensitive: false,
+                    secret: None,
                 },
                 "the record of what mirrorset made here, so what the cluster file stops naming is removed",
                 Precondition::None,

@@ -40,7 +40,7 @@ pub fn describe_action(action: &Action) -> String {
         ActionKind::WriteFile {
             path,
             mode,
-            sensitive: true,
+            secret: Some(_),
             ..
         } => format!("write {path} (sensitive, mode {mode:04o})"),
         ActionKind::WriteFile { path, .. } => format!("write {path}"),
@@ -258,7 +258,7 @@ pub fn plan_text(plan: &Plan, palette: Palette) -> String {
             if let ActionKind::WriteFile {
                 before,
                 after: Some(after),
-                sensitive: false,
+                secret: None,
                 ..
             } = &action.kind
             {
