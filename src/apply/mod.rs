@@ -22,7 +22,7 @@ pub use progress::Progress;
 
 use crate::desired::Desired;
 use crate::model::{Cluster, NodeName, Secret};
-use crate::plan::{Action, ActionKind, Plan};
+use crate::plan::{Action, ActionKind, Plan, Stage};
 use crate::transport::{
     self, AccessError, AccessOptions, DEFAULT_CONCURRENCY, RemoteCommand, SqlSession, Transport,
     fan_out,
@@ -270,7 +270,7 @@ pub fn apply(
         if let Some((node, holder)) = waited_for {
             return Err(ApplyError::WaitedForLock { node, holder });
         }
-        applier.run(&plan.actions, plan.promotion.as_ref())
+        applier.run(&plan.actions, &plan.schedule, plan.promotion.as_ref())
     })();
     for name in locked.iter().rev() {
         if let Err(error) = applier.unlock(name) {
@@ -287,107 +287,109 @@ impl Applier<'_> {
             .expect("every touched node has a session")
     }
 
-    /// Runs the actions in order; a run of mirrors being cloned goes in parallel.
+    /// Runs the actions as the plan's schedule says: stage after stage, a
+    /// stage's lanes at once (mirrors being cloned), each lane in order.
     fn run(
         &self,
         actions: &[Action],
+        schedule: &[Stage],
         promotion: Option<&crate::plan::Promotion>,
     ) -> Result<ApplyReport, ApplyError> {
         let total = actions.len();
-        let numbered: Vec<(usize, &Action)> = actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (i + 1, a))
-            .collect();
-        let mut index = 0;
+        let step = |number: usize| (number, &actions[number - 1]);
         let mut report = ApplyReport::default();
         let mut writes_stopped: Option<Instant> = None;
-        while index < numbered.len() {
-            let number = numbered[index].0;
-            // Within a switchover's outage the cluster has no writable
-            // primary: an interruption waits until the promotion is done.
-            let in_outage = promotion
-                .is_some_and(|p| number > p.writes_stop_at && number <= p.writes_resume_after);
-            if self.options.interrupted.load(Ordering::Relaxed) && !in_outage {
+        for stage in schedule {
+            if let [lane] = stage.lanes.as_slice() {
+                for &number in lane {
+                    let (number, action) = step(number);
+                    // Within a switchover's outage the cluster has no writable
+                    // primary: an interruption waits until the promotion is done.
+                    let in_outage = promotion.is_some_and(|p| {
+                        number > p.writes_stop_at && number <= p.writes_resume_after
+                    });
+                    if self.options.interrupted.load(Ordering::Relaxed) && !in_outage {
+                        return Err(self.interrupted());
+                    }
+                    if action.kind == ActionKind::Replan {
+                        report.done += 1 + self.run_replan(number, total, action)?;
+                        // Everything after it was planned again.
+                        return Ok(report);
+                    }
+                    let started = Instant::now();
+                    self.run_one(number, total, action)?;
+                    if let Some(promotion) = promotion {
+                        if number == promotion.writes_stop_at {
+                            writes_stopped = Some(started);
+                        }
+                        if number == promotion.writes_resume_after {
+                            report.writes_refused = writes_stopped.map(|at| at.elapsed());
+                        }
+                    }
+                    report.done += 1;
+                }
+                continue;
+            }
+            if self.options.interrupted.load(Ordering::Relaxed) {
                 return Err(self.interrupted());
             }
-            if numbered[index].1.kind == ActionKind::Replan {
-                let (number, action) = numbered[index];
-                report.done += 1 + self.run_replan(number, total, action)?;
-                // Everything after it was planned again.
-                break;
-            }
-            let groups = clone_groups(&numbered[index..]);
-            if groups.len() > 1 {
-                let consumed: usize = groups.iter().map(Vec::len).sum();
-                let results = fan_out(&groups, DEFAULT_CONCURRENCY, |group| {
-                    let mut done = 0;
-                    for (number, action) in group {
-                        if self.options.interrupted.load(Ordering::Relaxed) {
-                            // A clone writes standby.signal itself: stopping
-                            // after it leaves no copy that starts writable.
-                            return (done, Err(self.interrupted()));
-                        }
-                        // Only before a clone: once copied, a mirror gets its
-                        // standby.signal, whatever happens beside it.
-                        let cloning = matches!(action.kind, ActionKind::Clone { .. });
-                        if cloning && self.aborted.load(Ordering::Relaxed) {
-                            return (
-                                done,
-                                Err(ApplyError::Aborted {
-                                    node: action.node.clone(),
-                                    message: format!("step {number} was not started"),
-                                }),
-                            );
-                        }
-                        if let Err(error) = self.run_one(*number, total, action) {
-                            return (done, Err(error));
-                        }
-                        done += 1;
+            let lanes: Vec<Vec<(usize, &Action)>> = stage
+                .lanes
+                .iter()
+                .map(|lane| lane.iter().map(|&number| step(number)).collect())
+                .collect();
+            let results = fan_out(&lanes, DEFAULT_CONCURRENCY, |lane| {
+                let mut done = 0;
+                for (number, action) in lane {
+                    if self.options.interrupted.load(Ordering::Relaxed) {
+                        // A clone writes standby.signal itself: stopping
+                        // after it leaves no copy that starts writable.
+                        return (done, Err(self.interrupted()));
                     }
-                    (done, Ok(()))
-                });
-                let mut first_failure = None;
-                for (done, result) in results {
-                    report.done += done;
-                    if let Err(error) = result {
-                        // The cause, not a step that stopped because of it.
-                        let is_cause = !matches!(
-                            error,
-                            ApplyError::Aborted { .. } | ApplyError::Interrupted { .. }
+                    // Only before a clone: once copied, a mirror gets its
+                    // standby.signal, whatever happens beside it.
+                    let cloning = matches!(action.kind, ActionKind::Clone { .. });
+                    if cloning && self.aborted.load(Ordering::Relaxed) {
+                        return (
+                            done,
+                            Err(ApplyError::Aborted {
+                                node: action.node.clone(),
+                                message: format!("step {number} was not started"),
+                            }),
                         );
-                        match &first_failure {
-                            Some(ApplyError::Aborted { .. } | ApplyError::Interrupted { .. })
-                                if is_cause =>
-                            {
-                                first_failure = Some(error)
-                            }
-                            None => first_failure = Some(error),
-                            Some(_) => {}
+                    }
+                    if let Err(error) = self.run_one(*number, total, action) {
+                        return (done, Err(error));
+                    }
+                    done += 1;
+                }
+                (done, Ok(()))
+            });
+            let mut first_failure = None;
+            for (done, result) in results {
+                report.done += done;
+                if let Err(error) = result {
+                    // The cause, not a step that stopped because of it.
+                    let is_cause = !matches!(
+                        error,
+                        ApplyError::Aborted { .. } | ApplyError::Interrupted { .. }
+                    );
+                    match &first_failure {
+                        Some(ApplyError::Aborted { .. } | ApplyError::Interrupted { .. })
+                            if is_cause =>
+                        {
+                            first_failure = Some(error)
                         }
+                        None => first_failure = Some(error),
+                        Some(_) => {}
                     }
                 }
-                if let Some(error) = first_failure {
-                    return Err(match error {
-                        ApplyError::Interrupted { .. } => self.interrupted(),
-                        other => other,
-                    });
-                }
-                index += consumed;
-            } else {
-                let (number, action) = numbered[index];
-                let started = Instant::now();
-                self.run_one(number, total, action)?;
-                if let Some(promotion) = promotion {
-                    if number == promotion.writes_stop_at {
-                        writes_stopped = Some(started);
-                    }
-                    if number == promotion.writes_resume_after {
-                        report.writes_refused = writes_stopped.map(|at| at.elapsed());
-                    }
-                }
-                report.done += 1;
-                index += 1;
+            }
+            if let Some(error) = first_failure {
+                return Err(match error {
+                    ApplyError::Interrupted { .. } => self.interrupted(),
+                    other => other,
+                });
             }
         }
         Ok(report)
@@ -481,30 +483,8 @@ impl Applier<'_> {
                 });
             }
         }
-        Ok(self.run(&plan.actions, plan.promotion.as_ref())?.done)
+        Ok(self
+            .run(&plan.actions, &plan.schedule, plan.promotion.as_ref())?
+            .done)
     }
-}
-
-/// At the head of `actions`: the consecutive per-mirror groups that each
-/// start a clone; one group (or none) means there is nothing to parallelise.
-fn clone_groups<'a>(actions: &[(usize, &'a Action)]) -> Vec<Vec<(usize, &'a Action)>> {
-    let mut groups: Vec<Vec<(usize, &'a Action)>> = Vec::new();
-    let mut at = 0;
-    while at < actions.len() {
-        let node = &actions[at].1.node;
-        let end = actions[at..]
-            .iter()
-            .position(|(_, a)| &a.node != node)
-            .map_or(actions.len(), |n| at + n);
-        let group = &actions[at..end];
-        if !group
-            .iter()
-            .any(|(_, a)| matches!(a.kind, ActionKind::Clone { .. }))
-        {
-            break;
-        }
-        groups.push(group.to_vec());
-        at = end;
-    }
-    groups
 }

@@ -134,6 +134,14 @@ pub fn read_saved_plan(path: &Path) -> miette::Result<(Plan, String)> {
         ));
     }
     let plan: Plan = serde_json::from_str(&text).map_err(unreadable)?;
+    crate::plan::check_schedule(&plan.schedule, plan.actions.len()).map_err(|problem| {
+        miette!(
+            code = "plan::schedule",
+            help = "make the plan again; a saved plan is not to be edited",
+            "{} has a schedule apply cannot follow: {problem}",
+            path.display()
+        )
+    })?;
     Ok((plan, text))
 }
 

@@ -18,8 +18,10 @@ pub struct Plan {
     pub file: String,
     /// Every node, with its role now and the role the file wants.
     pub nodes: Vec<NodeSummary>,
-    /// In execution order.
+    /// In order: each runs after those before it, but where `schedule` says otherwise.
     pub actions: Vec<Action>,
+    /// How apply runs the actions: stages in order, a stage's lanes at once.
+    pub schedule: Vec<super::schedule::Stage>,
     /// Worth knowing, not changed by mirrorset (orphan slots, shadowing pg_hba rules, …).
     pub warnings: Vec<Finding>,
     /// Why the plan cannot be applied as is; any refusal makes `plan` exit 1.

@@ -115,6 +115,7 @@ pub fn plan(
     }
     passfiles_before_new_password(&mut planner.actions);
     let summary = summarize(&planner.actions);
+    let schedule = super::schedule::schedule(&planner.actions);
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         cluster: cluster.name.to_string(),
@@ -125,6 +126,7 @@ pub fn plan(
             .map(|node| planner.summary(node))
             .collect(),
         actions: planner.actions,
+        schedule,
         warnings: planner.warnings,
         refusals: planner.refusals,
         health: planner.health,

@@ -14,6 +14,7 @@ mod primary;
 mod promotion;
 mod refusals;
 mod rejoin;
+mod schedule;
 mod service;
 mod settings;
 mod staleness;
@@ -28,6 +29,7 @@ pub use action::{
 };
 pub use compute::{plan, sha256_bytes, summarize};
 pub use health::{HealthFinding, HealthIssue, ReceiverView, SlotView};
+pub use schedule::{Stage, check as check_schedule};
 pub use settings::{check_value, setting_differs};
 pub use staleness::{Staleness, staleness};
 pub use target::only_targets;

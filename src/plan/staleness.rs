@@ -16,6 +16,8 @@ pub enum Staleness {
     NewStep { number: usize, now: Box<Action> },
     /// The saved plan has more steps than are needed now.
     FewerSteps { saved: usize, now: usize },
+    /// The same steps, run in another order or with other steps at once.
+    ScheduleChanged,
 }
 
 pub fn staleness(saved: &Plan, now: &Plan) -> Option<Staleness> {
@@ -29,6 +31,9 @@ pub fn staleness(saved: &Plan, now: &Plan) -> Option<Staleness> {
         }
     }
     match saved.actions.len().cmp(&now.actions.len()) {
+        std::cmp::Ordering::Equal if saved.schedule != now.schedule => {
+            Some(Staleness::ScheduleChanged)
+        }
         std::cmp::Ordering::Equal => None,
         std::cmp::Ordering::Less => Some(Staleness::NewStep {
             number: saved.actions.len() + 1,

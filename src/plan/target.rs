@@ -31,4 +31,5 @@ pub fn only_targets(plan: &mut Plan, target: &glob::Pattern) {
         },
     );
     plan.summary = super::summarize(&plan.actions);
+    plan.schedule = super::schedule::schedule(&plan.actions);
 }

@@ -71,5 +71,9 @@ pub fn describe_staleness(staleness: &Staleness) -> String {
         Staleness::FewerSteps { saved, now } => {
             format!("the saved plan has {saved} steps, only {now} are needed now")
         }
+        Staleness::ScheduleChanged => {
+            "the steps are the same, but the saved plan runs them in another order or together"
+                .to_owned()
+        }
     }
 }

@@ -112,6 +112,20 @@ fn plan_on_fresh_hosts_shows_the_bootstrap_and_changes_nothing() {
         "{}",
         refused.stderr
     );
+    // A schedule that leaves a step out is refused before anything runs.
+    let mut unscheduled = plan.clone();
+    unscheduled["schedule"] = serde_json::json!([]);
+    std::fs::write(&older, unscheduled.to_string()).unwrap();
+    let refused = Test::new()
+        .args(["show", older.to_str().unwrap()])
+        .status(1)
+        .run();
+    assert!(
+        flatten(&refused.stderr)
+            .contains("has a schedule apply cannot follow: step 1 is not scheduled"),
+        "{}",
+        refused.stderr
+    );
 
     // `show` renders the saved plan exactly as `plan` did (the plan's own text, without the save note).
     let shown = Test::new().args(["show", saved.to_str().unwrap()]).run();
