@@ -255,10 +255,80 @@ pub struct Action {
     pub change: Change,
     #[serde(flatten)]
     pub kind: ActionKind,
-    /// Why, in words: "wal_log_hints changed (postmaster context)".
+    /// Why, by stable code: which rule of the cluster file asks for it.
+    pub cause: Cause,
+    /// Why, in words: "wal_log_hints changed (postmaster context)"; its wording may change.
     pub reason: String,
     /// What must still hold when the action runs, or apply refuses.
     pub precondition: Precondition,
+}
+
+/// Why an action is planned, by stable code (`cause` in JSON): which part
+/// of the desired state asks for it. `change` says whether it adds,
+/// changes or removes, `kind` what it does, `reason` the same in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// mirrorset.conf, or the line of postgresql.conf that includes it.
+    ConfigFile,
+    /// The mirrorset block of pg_hba.conf.
+    HbaBlock,
+    /// A `[[files]]` file, which follows the node's role.
+    RoleFile,
+    /// The node's TLS certificate or its CA's.
+    TlsFile,
+    /// A 0600 file holding a secret (passfile, TLS key): missing, stale or readable by others.
+    SecretFile,
+    /// ALTER SYSTEM sets what mirrorset.conf sets, and would win.
+    OverridingSetting,
+    /// The replication role: missing, its password or attributes.
+    ReplicationRole,
+    /// The grants pg_rewind needs.
+    RewindGrant,
+    /// A member's slot on the primary.
+    MemberSlot,
+    /// A slot of a node that is no longer a member.
+    SlotOfNonMember,
+    /// A slot on a mirror, which would hold WAL there forever.
+    SlotOnMirror,
+    /// What mirrorset made and the cluster file no longer names.
+    NoLongerNamed,
+    /// The record of what mirrorset made on the node.
+    OwnershipRecord,
+    /// A node that is not running yet must be read before the rest is planned.
+    Replan,
+    /// The server is not running.
+    ServerStopped,
+    /// A setting that takes a restart changed.
+    RestartSetting,
+    /// Configuration files changed.
+    Reload,
+    /// A new mirror's data directory is made from the primary.
+    NewMirror,
+    /// A data directory that cannot stream is moved aside and made again.
+    DataDirReplaced,
+    /// A former primary is made a copy of the primary with pg_rewind.
+    Rewind,
+    /// A mirror is started in recovery.
+    StartAsMirror,
+    /// standby.signal is missing: the next start would make a second primary.
+    StandbySignalMissing,
+    /// apply waits until a mirror streams.
+    WaitStreaming,
+    /// A step of a switchover.
+    Switchover,
+    /// A step of a failover.
+    Failover,
+    /// The old primary is fenced before a failover's promotion.
+    Fence,
+    /// A `[hooks]` program around a role change.
+    RoleChangeHook,
+    /// A node is detached as a standalone server.
+    StandaloneDetach,
+    /// A `[[sync]]` file is copied from the primary.
+    SyncCopy,
+    /// A `[[sync]]` file the primary no longer holds is removed.
+    SyncDelete,
 }
 
 /// Which secret a file holds: a reference the plan can carry, resolved

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use super::action::{
-    Action, ActionKind, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION, Plan,
-    PlanSettings, Precondition, RoleNow, RoleWanted, Summary,
+    Action, ActionKind, Cause, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION,
+    Plan, PlanSettings, Precondition, RoleNow, RoleWanted, Summary,
 };
 use super::health::HealthFinding;
 use super::ordering::passfiles_before_new_password;
@@ -185,6 +185,7 @@ impl<'a> Planner<'a> {
 
     pub(super) fn push(
         &mut self,
+        cause: Cause,
         node: &Node,
         change: Change,
         kind: ActionKind,
@@ -195,6 +196,7 @@ impl<'a> Planner<'a> {
             node: node.name.clone(),
             change,
             kind,
+            cause,
             reason: reason.into(),
             precondition,
         });

@@ -3,7 +3,7 @@
 //! each compared with what was found into write actions with their
 //! preconditions. Pure.
 
-use super::action::{ActionKind, Change, FindingCode, Precondition, SecretRef};
+use super::action::{ActionKind, Cause, Change, FindingCode, Precondition, SecretRef};
 use super::compute::{Planner, sha256};
 use super::health::HealthIssue;
 use crate::desired::{
@@ -25,13 +25,19 @@ impl Planner<'_> {
     /// Writes a file when its content differs; returns whether it did.
     pub(super) fn plan_file(
         &mut self,
+        cause: Cause,
         node: &Node,
         path: String,
         before: Option<&str>,
         after: String,
-        mode: u32,
         reason: &str,
     ) -> bool {
+        // The mode a new file gets; an existing one keeps its own.
+        let mode = match cause {
+            Cause::HbaBlock => 0o640,
+            Cause::OverridingSetting => 0o600,
+            _ => 0o644,
+        };
         if before == Some(after.as_str()) {
             return false;
         }
@@ -41,6 +47,7 @@ impl Planner<'_> {
             Change::Add
         };
         self.push(
+            cause,
             node,
             change,
             ActionKind::WriteFile {
@@ -63,11 +70,11 @@ impl Planner<'_> {
         let paths = read_paths(node);
         let mirrorset_conf = facts.files.text(&paths.mirrorset_conf);
         let mut changed = self.plan_file(
+            Cause::ConfigFile,
             node,
             paths.mirrorset_conf.clone(),
             mirrorset_conf,
             desired.mirrorset_conf.clone(),
-            0o644,
             if mirrorset_conf.is_some() {
                 "mirrorset.conf differs from the cluster file"
             } else {
@@ -78,11 +85,11 @@ impl Planner<'_> {
         match facts.files.text(&conf_path) {
             Some(conf) if !include_line_present(conf) => {
                 changed |= self.plan_file(
+                    Cause::ConfigFile,
                     node,
                     conf_path,
                     Some(conf),
                     with_include_line(conf),
-                    0o644,
                     "postgresql.conf does not include mirrorset.conf",
                 );
             }
@@ -103,7 +110,7 @@ impl Planner<'_> {
                         "pg_hba.conf has no mirrorset block: members cannot replicate from this node"
                     };
                     changed |=
-                        self.plan_file(node, hba_path.clone(), Some(hba), after, 0o640, reason);
+                        self.plan_file(Cause::HbaBlock, node, hba_path.clone(), Some(hba), after, reason);
                     self.shadowing_rules(node, hba);
                 }
                 Err(broken) => self.refuse(FindingCode::HbaBlockUnbounded,
@@ -163,7 +170,14 @@ impl Planner<'_> {
                     format!("[[files]]: this {role_name}'s copy differs from the cluster file")
                 }
             };
-            self.plan_file(node, file.path.clone(), found, after, 0o644, &reason);
+            self.plan_file(
+                Cause::RoleFile,
+                node,
+                file.path.clone(),
+                found,
+                after,
+                &reason,
+            );
         }
     }
 
@@ -244,6 +258,7 @@ impl Planner<'_> {
             Some(_) => return false,
         };
         self.push(
+            Cause::SecretFile,
             node,
             change,
             ActionKind::WriteFile {
@@ -291,7 +306,14 @@ impl Planner<'_> {
         ];
         for (path, before, after, (differs, missing)) in public {
             let reason = if before.is_some() { differs } else { missing };
-            changed |= self.plan_file(node, path.clone(), before, after.clone(), 0o644, reason);
+            changed |= self.plan_file(
+                Cause::TlsFile,
+                node,
+                path.clone(),
+                before,
+                after.clone(),
+                reason,
+            );
         }
         changed |= self.plan_secret_file(
             node,
@@ -339,12 +361,11 @@ impl Planner<'_> {
                 .filter(|(index, _)| !owned.contains(&(index + 1)))
                 .map(|(_, line)| line)
                 .collect();
-            self.plan_file(
+            self.plan_file(Cause::OverridingSetting,
                 node,
                 format!("{}/postgresql.auto.conf", node.postgres.data_dir),
                 Some(auto),
                 kept,
-                0o600,
                 "postgresql.auto.conf (ALTER SYSTEM) sets what mirrorset.conf sets, and the server is stopped: the lines go from the file, so it starts with mirrorset.conf's values",
             );
             return;
@@ -353,7 +374,7 @@ impl Planner<'_> {
             .keys()
             .filter(|name| desired.settings.contains_key(*name))
         {
-            self.push(
+            self.push(Cause::OverridingSetting,
                 node,
                 Change::Remove,
                 ActionKind::ResetSetting { setting: name.clone() },

@@ -1,7 +1,7 @@
 //! A mirror, from empty or existing data to streaming: clone or rewind, its
 //! files, start, and the wait for streaming. Pure.
 
-use super::action::{ActionKind, Change, FindingCode, Precondition};
+use super::action::{ActionKind, Cause, Change, FindingCode, Precondition};
 use super::compute::{LAGGING_BYTES, Planner, human_bytes};
 use super::health::{HealthIssue, ReceiverView, SlotView};
 use super::promotion::Hook;
@@ -57,6 +57,7 @@ impl Planner<'_> {
             } => {
                 if stop_first {
                     self.push(
+                        Cause::DataDirReplaced,
                         node,
                         Change::Step,
                         ActionKind::Stop,
@@ -68,6 +69,11 @@ impl Planner<'_> {
                     );
                 }
                 self.push(
+                    if move_aside {
+                        Cause::DataDirReplaced
+                    } else {
+                        Cause::NewMirror
+                    },
                     node,
                     change,
                     ActionKind::Clone {
@@ -86,6 +92,7 @@ impl Planner<'_> {
             }
             Rejoin::Rewind { reason } => {
                 self.push(
+                    Cause::Rewind,
                     node,
                     Change::Change,
                     ActionKind::Rewind {
@@ -114,7 +121,7 @@ impl Planner<'_> {
                     })
                     .collect();
                 for (slot, owner) in slots {
-                    self.push(
+                    self.push(Cause::SlotOnMirror,
                         node,
                         Change::Remove,
                         ActionKind::DropSlot {
@@ -135,6 +142,7 @@ impl Planner<'_> {
     /// standby.signal, start, and wait until it streams.
     pub(super) fn start_as_mirror(&mut self, node: &Node, primary: &Node) {
         self.push(
+            Cause::StartAsMirror,
             node,
             Change::Add,
             ActionKind::WriteStandbySignal {
@@ -144,6 +152,7 @@ impl Planner<'_> {
             Precondition::None,
         );
         self.push(
+            Cause::StartAsMirror,
             node,
             Change::Step,
             ActionKind::Start,
@@ -167,6 +176,7 @@ impl Planner<'_> {
         let files_changed = self.plan_config_files(node, facts) || tls_changed;
         if desired.standby_signal && !facts.standby_signal {
             self.push(
+                Cause::StandbySignalMissing,
                 node,
                 Change::Add,
                 ActionKind::WriteStandbySignal {
@@ -186,6 +196,7 @@ impl Planner<'_> {
             .collect();
         for (slot, owner) in cluster_slots {
             self.push(
+                Cause::SlotOnMirror,
                 node,
                 Change::Remove,
                 ActionKind::DropSlot {
@@ -287,6 +298,7 @@ impl Planner<'_> {
 
     pub(super) fn wait_streaming(&mut self, mirror: &Node, primary: &Node) {
         self.push(
+            Cause::WaitStreaming,
             mirror,
             Change::Step,
             ActionKind::WaitStreaming {

@@ -24,8 +24,9 @@ mod target;
 mod verdict;
 
 pub use action::{
-    Action, ActionKind, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION, Plan,
-    PlanSettings, Precondition, Promotion, PromotionKind, RoleNow, RoleWanted, SecretRef, Summary,
+    Action, ActionKind, Cause, Change, Finding, FindingCode, NodeSummary, PLAN_FORMAT_VERSION,
+    Plan, PlanSettings, Precondition, Promotion, PromotionKind, RoleNow, RoleWanted, SecretRef,
+    Summary,
 };
 pub use compute::{plan, sha256_bytes, summarize};
 pub use health::{HealthFinding, HealthIssue, ReceiverView, SlotView};

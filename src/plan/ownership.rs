@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::action::{ActionKind, Change, FindingCode, Precondition};
+use super::action::{ActionKind, Cause, Change, FindingCode, Precondition};
 use super::compute::Planner;
 use crate::model::{Node, OWNED_FILE, Owned};
 
@@ -74,7 +74,7 @@ impl Planner<'_> {
         if let Some(roles) = primary_roles {
             for role in &former_roles {
                 if let Some(found) = roles.get(*role) {
-                    self.push(
+                    self.push(Cause::NoLongerNamed,
                         primary,
                         Change::Remove,
                         ActionKind::RetireRole {
@@ -140,6 +140,7 @@ impl Planner<'_> {
                         ),
                     };
                     self.push(
+                        Cause::NoLongerNamed,
                         node,
                         Change::Remove,
                         ActionKind::DropSlot {
@@ -164,6 +165,7 @@ impl Planner<'_> {
                     continue;
                 }
                 self.push(
+                    Cause::NoLongerNamed,
                     node,
                     Change::Remove,
                     ActionKind::RemoveFile {
@@ -179,7 +181,7 @@ impl Planner<'_> {
             }
         }
         for (node, recorded, next) in rewrites {
-            self.push(
+            self.push(Cause::OwnershipRecord,
                 node,
                 if recorded.is_some() {
                     Change::Change

@@ -1,7 +1,7 @@
 //! The primary's own objects: its files and service, the replication role
 //! and its pg_rewind grants, and one slot per member. Pure.
 
-use super::action::{ActionKind, Change, FindingCode, Precondition};
+use super::action::{ActionKind, Cause, Change, FindingCode, Precondition};
 use super::compute::{Planner, human_bytes};
 use crate::desired::REWIND_FUNCTIONS;
 use crate::facts::Reached;
@@ -34,7 +34,7 @@ impl Planner<'_> {
             // It would not start as the file says: the verdict names why.
             return;
         }
-        self.push(
+        self.push(Cause::Replan,
             primary,
             Change::Step,
             ActionKind::Replan,
@@ -76,6 +76,7 @@ impl Planner<'_> {
         }
         if !reasons.is_empty() {
             self.push(
+                Cause::ReplicationRole,
                 primary,
                 if role.is_none() {
                     Change::Add
@@ -97,6 +98,7 @@ impl Planner<'_> {
                 role.is_some_and(|role| role.rewind_grants.get(function).copied().unwrap_or(false));
             if !granted {
                 self.push(
+                    Cause::RewindGrant,
                     primary,
                     Change::Add,
                     ActionKind::GrantRewind {
@@ -119,6 +121,7 @@ impl Planner<'_> {
         for (slot, node) in &self.desired.slots {
             if !existing.contains_key(slot.as_str()) {
                 self.push(
+                    Cause::MemberSlot,
                     primary,
                     Change::Add,
                     ActionKind::CreateSlot {
@@ -135,6 +138,7 @@ impl Planner<'_> {
         for (slot, node) in &self.desired.stale_slots {
             if existing.contains_key(slot.as_str()) {
                 self.push(
+                    Cause::SlotOfNonMember,
                     primary,
                     Change::Remove,
                     ActionKind::DropSlot {

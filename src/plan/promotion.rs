@@ -2,7 +2,9 @@
 //! stopped first, a failover when it cannot. (Cluster, Desired, Observed)
 //! -> ordered actions, refusals and warnings. Pure.
 
-use super::action::{ActionKind, Change, FindingCode, Precondition, Promotion, PromotionKind};
+use super::action::{
+    ActionKind, Cause, Change, FindingCode, Precondition, Promotion, PromotionKind,
+};
 use super::compute::{LAGGING_BYTES, Planner, human_bytes};
 use crate::facts::observed::SlotFacts;
 use crate::facts::{DataDir, NodeFacts, Reached};
@@ -347,7 +349,7 @@ impl<'a> Planner<'a> {
                 .find(|node| node.name.as_str() == old)
                 .map(|node| node.host.clone())
                 .unwrap_or_default();
-            self.push(
+            self.push(Cause::Fence,
                 target,
                 Change::Step,
                 ActionKind::Fence {
@@ -374,6 +376,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             self.push(
+                Cause::MemberSlot,
                 target,
                 Change::Add,
                 ActionKind::CreateSlot {
@@ -399,7 +402,7 @@ impl<'a> Planner<'a> {
         }
         let mut writes_stop_at = None;
         if let (Some(old), true) = (case.old, case.old_running) {
-            self.push(
+            self.push(Cause::Switchover,
                 old,
                 Change::Step,
                 ActionKind::Stop,
@@ -413,7 +416,7 @@ impl<'a> Planner<'a> {
         }
         let promote_precondition = match (case.kind, case.old) {
             (PromotionKind::Switchover, Some(old)) => {
-                self.push(
+                self.push(Cause::Switchover,
                     target,
                     Change::Step,
                     ActionKind::WaitReceived {
@@ -434,6 +437,10 @@ impl<'a> Planner<'a> {
             _ => Precondition::None,
         };
         self.push(
+            match case.kind {
+                PromotionKind::Switchover => Cause::Switchover,
+                PromotionKind::Failover => Cause::Failover,
+            },
             target,
             Change::Step,
             ActionKind::Promote,
@@ -535,6 +542,7 @@ impl Planner<'_> {
             ),
         };
         self.push(
+            Cause::RoleChangeHook,
             node,
             Change::Step,
             ActionKind::RunHook {

@@ -117,6 +117,7 @@ mod tests {
             node: NodeName::new(node).unwrap(),
             change: Change::Step,
             kind,
+            cause: crate::plan::Cause::Reload,
             reason: String::new(),
             precondition: Precondition::None,
         }

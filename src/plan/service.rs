@@ -1,7 +1,7 @@
 //! Starting, reloading and restarting a node: which changed settings need
 //! what, and whether a node would start at all. Pure.
 
-use super::action::{ActionKind, Change, Precondition};
+use super::action::{ActionKind, Cause, Change, Precondition};
 use super::compute::Planner;
 use super::settings::setting_differs;
 use crate::facts::Reached;
@@ -48,6 +48,7 @@ impl Planner<'_> {
                 return;
             }
             self.push(
+                Cause::ServerStopped,
                 node,
                 Change::Step,
                 ActionKind::Start,
@@ -87,6 +88,7 @@ impl Planner<'_> {
             .collect();
         if !restart.is_empty() {
             self.push(
+                Cause::RestartSetting,
                 node,
                 Change::Step,
                 ActionKind::Restart {
@@ -115,6 +117,7 @@ impl Planner<'_> {
                 )
             };
             self.push(
+                Cause::Reload,
                 node,
                 Change::Step,
                 ActionKind::Reload,

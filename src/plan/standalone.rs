@@ -2,7 +2,7 @@
 //! own, its files and service, and no more replication, with the
 //! role-change hooks around the detachment. Pure.
 
-use super::action::{ActionKind, Change, FindingCode, Precondition};
+use super::action::{ActionKind, Cause, Change, FindingCode, Precondition};
 use super::compute::Planner;
 use super::promotion::Hook;
 use crate::model::Node;
@@ -44,6 +44,7 @@ impl Planner<'_> {
         if in_recovery {
             self.hook(node, Hook::Before, "mirror", "standalone");
             self.push(
+                Cause::StandaloneDetach,
                 node,
                 Change::Step,
                 ActionKind::Promote,

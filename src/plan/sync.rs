@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::action::{ActionKind, Change, FindingCode, Precondition};
+use super::action::{ActionKind, Cause, Change, FindingCode, Precondition};
 use super::compute::{Planner, human_bytes};
 use super::health::HealthIssue;
 use crate::facts::Reached;
@@ -99,6 +99,7 @@ impl Planner<'_> {
                     continue;
                 }
                 self.push(
+                    Cause::SyncCopy,
                     node,
                     if copies_by_name.contains_key(name) {
                         Change::Change
@@ -128,6 +129,7 @@ impl Planner<'_> {
                 for copy in copies {
                     if !sources_by_name.contains_key(name_of(&copy.path)) {
                         self.push(
+                            Cause::SyncDelete,
                             node,
                             Change::Remove,
                             ActionKind::RemoveFile {
