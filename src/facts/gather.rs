@@ -76,6 +76,7 @@ fn gather_node(
         sync_entries: node.sync.len(),
     };
     let mut reached = node_read::parse(&output.stdout_text(), &context);
+    reached.login_user = transport.login_user().to_owned();
     if reached.running {
         gather_sql(cluster, node, &*transport, &mut reached)?;
     }

@@ -30,6 +30,10 @@ pub enum NodeFacts {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Reached {
+    /// The OS user mirrorset logged in as: what it may do beyond the
+    /// PostgreSQL user's files (root can hand a file to another user).
+    #[serde(default)]
+    pub login_user: String,
     /// "15.18", when the binaries were found.
     pub postgres_version: Option<String>,
     pub data_dir: DataDir,

@@ -88,12 +88,12 @@ impl Planner<'_> {
                 };
                 let path = entry.path_of(name);
                 let owner = owner_of(source, entry);
-                if owner != node.postgres.os_user && node.ssh.user != "root" {
+                if owner != node.postgres.os_user && facts.login_user != "root" {
                     self.refuse(FindingCode::SyncOwnerNeedsRoot,
                         Some(node),
                         format!(
                             "{path} ([[sync]]) must belong to {owner}, and {} can hand a file to {owner} only when mirrorset logs in to it as root (it logs in as {}); set ssh.user = \"root\" for {}, or owner = \"{}\" to keep the copies the PostgreSQL OS user's",
-                            node.name, node.ssh.user, node.name, node.postgres.os_user
+                            node.name, facts.login_user, node.name, node.postgres.os_user
                         ),
                     );
                     continue;

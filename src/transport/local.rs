@@ -96,6 +96,10 @@ impl Transport for LocalTransport {
         &self.postgres_user
     }
 
+    fn login_user(&self) -> &str {
+        &self.login_user
+    }
+
     fn exec_streaming(
         &self,
         command: &RemoteCommand,

@@ -83,6 +83,10 @@ pub trait Transport: Send + Sync {
     /// The OS user PostgreSQL runs as; file operations and SQL run as this user.
     fn postgres_user(&self) -> &str;
 
+    /// The OS user mirrorset is logged in as on the node (the SSH user, or
+    /// the local user); hooks run as this user.
+    fn login_user(&self) -> &str;
+
     /// Runs `command` to completion (or its timeout) and returns what it printed.
     fn exec(&self, command: &RemoteCommand) -> Result<ExecOutput, AccessError> {
         self.exec_streaming(command, &|_| {})

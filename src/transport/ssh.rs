@@ -281,6 +281,10 @@ impl Transport for SshTransport {
         &self.postgres_user
     }
 
+    fn login_user(&self) -> &str {
+        &self.login_user
+    }
+
     fn exec_streaming(
         &self,
         command: &RemoteCommand,
