@@ -152,15 +152,17 @@ pub struct AccessArgs {
     /// Trust host keys not yet in known_hosts and add them (like OpenSSH's accept-new). A changed key is always refused.
     #[arg(long)]
     pub accept_new_host_keys: bool,
-    /// Seconds to wait for a node's SSH server to answer.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub connect_timeout: u64,
+    /// Seconds to wait for a node's SSH server to answer. Default: ssh_config's ConnectTimeout, else 10.
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<u64>,
 }
 
 impl AccessArgs {
     pub fn options(&self) -> crate::transport::AccessOptions {
         crate::transport::AccessOptions {
-            connect_timeout: std::time::Duration::from_secs(self.connect_timeout.max(1)),
+            connect_timeout: self
+                .connect_timeout
+                .map(|seconds| std::time::Duration::from_secs(seconds.max(1))),
             accept_new_host_keys: self.accept_new_host_keys,
         }
     }

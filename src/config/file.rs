@@ -205,18 +205,18 @@ pub struct NodeDefaults {
     pub postgres: Option<Spanned<PostgresSection>>,
 }
 
-/// How mirrorset logs in to a node over SSH.
+/// How mirrorset logs in to a node over SSH. What this leaves open, OpenSSH's client configuration decides for the node's `ssh_host` (`~/.ssh/config`, then `/etc/ssh/ssh_config`: Host and Match blocks, HostName, User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, HashKnownHosts, ProxyJump); values here win, as ssh's command-line options do.
 #[derive(Debug, Default, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SshSection {
-    /// The login user. Default: `postgres`. When it is not the PostgreSQL OS user, commands run through `sudo -n -u <os_user>`.
+    /// The login user. Default: ssh_config's User, else `postgres`. When it is not the PostgreSQL OS user, commands run through `sudo -n -u <os_user>`.
     pub user: Option<Spanned<String>>,
-    /// Default: 22.
+    /// Default: ssh_config's Port, else 22.
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<Spanned<i64>>,
-    /// A local private key file (`~` allowed). Default: none, the ssh-agent is asked.
+    /// A local private key file (`~` allowed). Default: ssh_config's IdentityFile, else `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`, then the ssh-agent (unless IdentitiesOnly).
     pub key: Option<Spanned<String>>,
-    /// The local known_hosts file host keys are checked against. Default: `~/.ssh/known_hosts`.
+    /// The local known_hosts file host keys are checked against (then `/etc/ssh/ssh_known_hosts`). Default: ssh_config's UserKnownHostsFile, else `~/.ssh/known_hosts`.
     pub known_hosts: Option<Spanned<String>>,
 }
 
@@ -278,7 +278,7 @@ pub struct NodeSection {
     /// The address other nodes replicate from and pg_hba allows: an IP address or DNS name.
     #[schemars(required)]
     pub host: Option<Spanned<String>>,
-    /// The address mirrorset connects to over SSH. Default: `host`.
+    /// The host mirrorset connects to over SSH, as given to ssh: an address, a DNS name or an ssh_config alias (its HostName, ProxyJump, … apply). Default: `host`.
     pub ssh_host: Option<Spanned<String>>,
     /// This node's slot on whichever node is primary: `[a-z0-9_]`. Default: the node name with `-` as `_`.
     #[schemars(regex(pattern = r"^[a-z0-9_]{1,63}$"))]

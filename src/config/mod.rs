@@ -154,8 +154,16 @@ state = "absent"
         let [db1, db2, db3] = &cluster.nodes[..] else {
             panic!()
         };
-        assert_eq!((db1.ssh.user.as_str(), db1.ssh.port), ("ops", 2200));
-        assert_eq!((db2.ssh.user.as_str(), db2.ssh.port), ("ops", 22));
+        assert_eq!(
+            (db1.ssh.user.as_deref(), db1.ssh.port),
+            (Some("ops"), Some(2200))
+        );
+        assert_eq!(
+            (db2.ssh.user.as_deref(), db2.ssh.port),
+            (Some("ops"), Some(22))
+        );
+        // What the file leaves open stays open: ssh_config decides it at connection.
+        assert_eq!(db3.ssh.known_hosts, None);
         assert_eq!(
             db1.ssh.key.as_deref(),
             Some(Path::new("clusters/t/keys/id"))

@@ -21,9 +21,6 @@ use crate::model::{
 };
 use crate::model::{GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind};
 
-const DEFAULT_SSH_USER: &str = "postgres";
-const DEFAULT_SSH_PORT: u16 = 22;
-const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
 const DEFAULT_DATA_DIR: &str = "/var/lib/postgresql/15/main";
 const DEFAULT_CONFIG_DIR: &str = "/etc/postgresql/15/main";
 const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
@@ -850,14 +847,16 @@ impl Checker<'_> {
         let user = self.non_empty(pick(|s| s.user.as_ref()), "ssh.user");
         let key = self.non_empty(pick(|s| s.key.as_ref()), "ssh.key");
         let known_hosts = self.non_empty(pick(|s| s.known_hosts.as_ref()), "ssh.known_hosts");
-        let port = self.port(port, DEFAULT_SSH_PORT);
+        let port = match port {
+            Some(port) => Some(self.port(Some(port), 0)?),
+            None => None,
+        };
         Some(SshTarget {
             host: host?,
-            port: port?,
-            user: user?.unwrap_or_else(|| DEFAULT_SSH_USER.to_owned()),
+            port,
+            user: user?,
             key: key?.map(|key| self.local_path(&key)),
-            known_hosts: self
-                .local_path(&known_hosts?.unwrap_or_else(|| DEFAULT_KNOWN_HOSTS.to_owned())),
+            known_hosts: known_hosts?.map(|file| self.local_path(&file)),
         })
     }
 

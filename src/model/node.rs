@@ -36,16 +36,20 @@ pub enum Access {
     Local,
 }
 
-/// How mirrorset logs in to the node.
+/// How mirrorset logs in to the node, as far as the cluster file says;
+/// what it leaves open, ssh_config decides (then mirrorset's defaults:
+/// user postgres, port 22, ~/.ssh/known_hosts).
 #[derive(Debug, Clone, Serialize)]
 pub struct SshTarget {
-    /// `ssh_host`, or `host` when the file names none.
+    /// `ssh_host`, or `host` when the file names none: what ssh_config's
+    /// `Host` patterns match, as the host given to ssh.
     pub host: String,
-    pub port: u16,
-    pub user: String,
-    /// A private key file; without one, the ssh-agent is asked.
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// A private key file; without one, ssh_config's IdentityFile, the
+    /// default keys and the ssh-agent.
     pub key: Option<PathBuf>,
-    pub known_hosts: PathBuf,
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// Where PostgreSQL lives on the node and how it is run. All paths are on the node.

@@ -20,6 +20,29 @@ pub enum AccessError {
         reason: String,
     },
 
+    #[error("{node}: ssh_config cannot be followed: {reason}")]
+    #[diagnostic(
+        code(node::ssh_config),
+        help(
+            "fix the ssh_config block that applies to the node's ssh_host (~/.ssh/config or /etc/ssh/ssh_config); `ssh -G <ssh_host>` shows what ssh makes of it"
+        )
+    )]
+    SshConfig { node: NodeName, reason: String },
+
+    #[error("{node}: the jump host {jump} could not open a connection to {target}: {reason}")]
+    #[diagnostic(
+        code(node::jump),
+        help(
+            "check that {jump} reaches {target} and that its sshd allows it (AllowTcpForwarding, PermitOpen)"
+        )
+    )]
+    Jump {
+        node: NodeName,
+        jump: String,
+        target: String,
+        reason: String,
+    },
+
     #[error("{node}: cannot connect to SSH at {address}: {reason}")]
     #[diagnostic(
         code(node::unreachable),
@@ -180,6 +203,8 @@ impl AccessError {
     pub fn node(&self) -> &NodeName {
         match self {
             Self::Resolve { node, .. }
+            | Self::SshConfig { node, .. }
+            | Self::Jump { node, .. }
             | Self::Connect { node, .. }
             | Self::Handshake { node, .. }
             | Self::UnknownHostKey { node, .. }

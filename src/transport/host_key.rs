@@ -1,12 +1,11 @@
 //! Host keys checked as OpenSSH checks them. In: the node, its host and
-//! port, its known_hosts file (then the machine's /etc/ssh/ssh_known_hosts)
+//! port, its known_hosts files (then the machine's /etc/ssh/ssh_known_hosts)
 //! and, after the handshake, the key the server presented. Out: the host key
 //! algorithms to ask for, then the verdict: a known key passes; a changed,
 //! revoked or certificate-only one is refused, naming the node and what to
 //! do; an unknown one is refused unless new keys are accepted, then
 //! appended as ssh writes it, hashed when ssh_config says `HashKnownHosts
-//! yes`. I/O: reads known_hosts files and, to add a key, ssh_config;
-//! appends to the node's known_hosts.
+//! yes`. I/O: reads known_hosts files, appends to the first of them.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -19,7 +18,6 @@ use ssh2::Session;
 use super::AccessError;
 use super::HostCertificateOnly;
 use super::known_hosts::{self, HostKey, KnownHostsFile, Verdict};
-use super::ssh_config::{Connection, HostOptions};
 use crate::model::NodeName;
 
 /// The machine's known_hosts, which OpenSSH reads after the user's.
@@ -33,8 +31,8 @@ pub struct HostKeyCheck {
     node: NodeName,
     host: String,
     port: u16,
-    /// The login user, which `Match user` in ssh_config may test.
-    user: String,
+    /// ssh_config says `HashKnownHosts yes` for the host: added lines name it hashed.
+    hash_names: bool,
     /// The host as known_hosts names it.
     name: String,
     known_hosts: PathBuf,
@@ -46,11 +44,12 @@ impl HostKeyCheck {
         node: &NodeName,
         host: &str,
         port: u16,
-        user: &str,
-        known_hosts: &Path,
+        known_hosts: &[PathBuf],
+        hash_names: bool,
     ) -> Result<Self, AccessError> {
         let mut files = Vec::new();
-        for path in [known_hosts, Path::new(GLOBAL_KNOWN_HOSTS)] {
+        let global = Path::new(GLOBAL_KNOWN_HOSTS);
+        for path in known_hosts.iter().map(PathBuf::as_path).chain([global]) {
             match std::fs::read_to_string(path) {
                 Ok(text) => files.push(KnownHostsFile {
                     path: path.to_path_buf(),
@@ -70,9 +69,13 @@ impl HostKeyCheck {
             node: node.clone(),
             host: host.to_owned(),
             port,
-            user: user.to_owned(),
+            hash_names,
             name: known_hosts::host_name(host, port),
-            known_hosts: known_hosts.to_path_buf(),
+            // The first file gets the keys accepted, as with ssh.
+            known_hosts: known_hosts
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("known_hosts")),
             files,
         })
     }
@@ -147,18 +150,9 @@ impl HostKeyCheck {
         }
     }
 
-    /// Appends the key as ssh would write it for this host. ssh_config is
-    /// read only here: a connection to a known host never needs it.
+    /// Appends the key as ssh would write it for this host.
     fn add(&self, key: &HostKey) -> Result<(), AccessError> {
-        let local_user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_default();
-        let options = HostOptions::read(Connection {
-            host: &self.host,
-            user: &self.user,
-            local_user: &local_user,
-        });
-        let line = if options.hash_known_hosts() {
+        let line = if self.hash_names {
             let mut salt = [0u8; 20];
             rand::fill(&mut salt);
             known_hosts::hashed_line(&self.name, key, &salt)

@@ -11,6 +11,7 @@ mod host_pattern;
 mod known_hosts;
 mod local;
 mod relay;
+mod route;
 mod sql;
 mod ssh;
 mod ssh_config;
@@ -163,20 +164,12 @@ pub trait Transport: Send + Sync {
 }
 
 /// Options for reaching nodes, from the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AccessOptions {
-    pub connect_timeout: Duration,
+    /// `--connect-timeout`; None: ssh_config's ConnectTimeout, else 10 s.
+    pub connect_timeout: Option<Duration>,
     /// Trust and record unknown host keys, like OpenSSH's `StrictHostKeyChecking=accept-new`.
     pub accept_new_host_keys: bool,
-}
-
-impl Default for AccessOptions {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(10),
-            accept_new_host_keys: false,
-        }
-    }
 }
 
 /// Opens the node's transport as the cluster file says: an SSH session or local access.

@@ -1,5 +1,6 @@
 //! The SSH transport: one ssh2 session per node, opened once per run and
-//! reused for every command, file and SQL stream. After login the session
+//! reused for every command, file and SQL stream, reached through the jump
+//! hosts ssh_config names. After login the session
 //! is non-blocking, so an SQL stream pumped by its own thread and commands
 //! on other threads never hold the session lock while waiting. I/O.
 
@@ -7,13 +8,14 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, Channel, ErrorCode, MethodType, Session};
 
 use super::host_key::HostKeyCheck;
 use super::relay::relay_command;
+use super::route::{Hop, Route};
 use super::{AccessError, AccessOptions, ExecOutput, RemoteCommand, Transport};
 use crate::model::{Node, NodeName};
 
@@ -35,88 +37,39 @@ fn would_block(error: &ssh2::Error) -> bool {
     error.code() == ErrorCode::Session(EAGAIN)
 }
 
-impl SshTransport {
-    pub fn connect(node: &Node, options: &AccessOptions) -> Result<Self, AccessError> {
-        let target = &node.ssh;
-        let name = node.name.clone();
-        let address = format!("{}:{}", target.host, target.port);
-        let addresses: Vec<_> = (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .map_err(|e| AccessError::Resolve {
-                node: name.clone(),
-                host: target.host.clone(),
-                reason: e.to_string(),
-            })?
-            .collect();
-        let mut last_error = None;
-        let mut tcp = None;
-        for candidate in &addresses {
-            match TcpStream::connect_timeout(candidate, options.connect_timeout) {
-                Ok(stream) => {
-                    tcp = Some(stream);
-                    break;
-                }
-                Err(error) => last_error = Some(error),
-            }
-        }
-        let tcp = tcp.ok_or_else(|| AccessError::Connect {
-            node: name.clone(),
-            address: address.clone(),
-            reason: last_error.map_or("no address".to_owned(), |e| e.to_string()),
-        })?;
-        // Small request/response exchanges: without this each waits for delayed ACKs.
-        tcp.set_nodelay(true).ok();
-        let socket = tcp.as_raw_fd();
+/// One login on the way to a node: its session, and the descriptor
+/// libssh2 reads it from (a TCP socket, or the local end of a jump host's
+/// forwarded connection).
+struct Login {
+    session: Session,
+    socket: RawFd,
+}
 
-        let mut session = Session::new().map_err(|e| AccessError::Handshake {
-            node: name.clone(),
-            address: address.clone(),
-            reason: e.to_string(),
-        })?;
-        session.set_tcp_stream(tcp);
-        session.set_timeout(
-            options
-                .connect_timeout
-                .as_millis()
-                .try_into()
-                .unwrap_or(u32::MAX),
-        );
-        let host_keys = HostKeyCheck::read(
-            &name,
-            &target.host,
-            target.port,
-            &target.user,
-            &target.known_hosts,
-        )?;
-        let handshake_error = |reason: String| AccessError::Handshake {
-            node: name.clone(),
-            address: address.clone(),
-            reason,
-        };
-        // Only plain host keys, known types first: libssh2 cannot verify a
-        // certificate, and a server asked for one presents it instead of its key.
-        session
-            .method_pref(MethodType::HostKey, &host_keys.algorithms())
-            .map_err(|e| handshake_error(e.message().to_owned()))?;
-        session
-            .handshake()
-            .map_err(|e| handshake_error(e.message().to_owned()))?;
-        host_keys.verify(&session, options.accept_new_host_keys)?;
-        authenticate(
-            &session,
-            &name,
-            &target.user,
-            target.key.as_deref(),
-            &address,
-        )?;
-        session.set_timeout(0);
-        session.set_blocking(false);
+impl SshTransport {
+    /// Logs in to the node, through its jump hosts in order when
+    /// ssh_config names some (each hop's key checked, each reached through
+    /// the one before it), as ssh would.
+    pub fn connect(node: &Node, options: &AccessOptions) -> Result<Self, AccessError> {
+        let name = node.name.clone();
+        let route =
+            Route::for_node(&node.ssh, options).map_err(|reason| AccessError::SshConfig {
+                node: name.clone(),
+                reason,
+            })?;
+        let mut via: Option<(Login, String)> = None;
+        for hop in &route.jumps {
+            let login = log_in(&name, hop, via.as_ref())?;
+            let described = format!("{} ({}:{})", hop.alias, hop.host_name, hop.port);
+            via = Some((login, described));
+        }
+        let login = log_in(&name, &route.target, via.as_ref())?;
+        login.session.set_blocking(false);
         Ok(Self {
             node: name,
-            login_user: target.user.clone(),
+            login_user: route.target.user.clone(),
             postgres_user: node.postgres.os_user.clone(),
-            session,
-            socket,
+            session: login.session,
+            socket: login.socket,
         })
     }
 
@@ -184,39 +137,162 @@ impl SshTransport {
     }
 }
 
+/// One hop: a byte stream to it (TCP, or a channel the jump host before
+/// it forwards), the handshake, its host key checked, the login.
+fn log_in(node: &NodeName, hop: &Hop, via: Option<&(Login, String)>) -> Result<Login, AccessError> {
+    let address = match via {
+        None => format!("{}:{}", hop.host_name, hop.port),
+        Some((_, jump)) => format!("{}:{} through {jump}", hop.host_name, hop.port),
+    };
+    let handshake_error = |reason: String| AccessError::Handshake {
+        node: node.clone(),
+        address: address.clone(),
+        reason,
+    };
+    let mut session = Session::new().map_err(|e| handshake_error(e.to_string()))?;
+    let socket = match via {
+        None => {
+            let tcp = connect_tcp(node, hop, &address)?;
+            let socket = tcp.as_raw_fd();
+            session.set_tcp_stream(tcp);
+            socket
+        }
+        Some((jump, described)) => {
+            let local = forward(node, jump, described, hop)?;
+            let socket = local.as_raw_fd();
+            session.set_tcp_stream(local);
+            socket
+        }
+    };
+    session.set_timeout(
+        hop.connect_timeout
+            .as_millis()
+            .try_into()
+            .unwrap_or(u32::MAX),
+    );
+    let host_keys = HostKeyCheck::read(
+        node,
+        &hop.host_name,
+        hop.port,
+        &hop.known_hosts,
+        hop.hash_known_hosts,
+    )?;
+    // Only plain host keys, known types first: libssh2 cannot verify a
+    // certificate, and a server asked for one presents it instead of its key.
+    session
+        .method_pref(MethodType::HostKey, &host_keys.algorithms())
+        .map_err(|e| handshake_error(e.message().to_owned()))?;
+    session
+        .handshake()
+        .map_err(|e| handshake_error(e.message().to_owned()))?;
+    host_keys.verify(&session, hop.accept_new)?;
+    authenticate(&session, node, hop, &address)?;
+    session.set_timeout(0);
+    Ok(Login { session, socket })
+}
+
+fn connect_tcp(node: &NodeName, hop: &Hop, address: &str) -> Result<TcpStream, AccessError> {
+    let addresses: Vec<_> = (hop.host_name.as_str(), hop.port)
+        .to_socket_addrs()
+        .map_err(|e| AccessError::Resolve {
+            node: node.clone(),
+            host: hop.host_name.clone(),
+            reason: e.to_string(),
+        })?
+        .collect();
+    let mut last_error = None;
+    for candidate in &addresses {
+        match TcpStream::connect_timeout(candidate, hop.connect_timeout) {
+            Ok(tcp) => {
+                // Small request/response exchanges: without this each waits for delayed ACKs.
+                tcp.set_nodelay(true).ok();
+                return Ok(tcp);
+            }
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(AccessError::Connect {
+        node: node.clone(),
+        address: address.to_owned(),
+        reason: last_error.map_or("no address".to_owned(), |e| e.to_string()),
+    })
+}
+
+/// A connection to `hop` forwarded by the jump host before it
+/// (`direct-tcpip`, as `ssh -J` asks), pumped by its own thread to a local
+/// socket the next session reads as if it were TCP.
+fn forward(
+    node: &NodeName,
+    jump: &Login,
+    described: &str,
+    hop: &Hop,
+) -> Result<UnixStream, AccessError> {
+    let refused = |reason: String| AccessError::Jump {
+        node: node.clone(),
+        jump: described.to_owned(),
+        target: format!("{}:{}", hop.host_name, hop.port),
+        reason,
+    };
+    let channel = jump
+        .session
+        .channel_direct_tcpip(&hop.host_name, hop.port, None)
+        .map_err(|e| refused(e.message().to_owned()))?;
+    let (ours, theirs) = UnixStream::pair().map_err(|e| refused(e.to_string()))?;
+    ours.set_nonblocking(true)
+        .map_err(|e| refused(e.to_string()))?;
+    // From here the pump alone drives the jump host's session.
+    jump.session.set_blocking(false);
+    let pump = Pump {
+        session: jump.session.clone(),
+        socket: jump.socket,
+        channel,
+        local: ours,
+    };
+    std::thread::Builder::new()
+        .name(format!("jump-pump-{node}"))
+        .spawn(move || pump.run())
+        .map_err(|e| refused(e.to_string()))?;
+    Ok(theirs)
+}
+
 fn authenticate(
     session: &Session,
     node: &NodeName,
-    user: &str,
-    key: Option<&Path>,
+    hop: &Hop,
     address: &str,
 ) -> Result<(), AccessError> {
+    let user = hop.user.as_str();
     let mut tried = Vec::new();
-    let keys: Vec<PathBuf> = match key {
-        Some(key) => {
-            let unreadable = |reason: String| AccessError::KeyUnreadable {
-                node: node.clone(),
-                path: key.to_path_buf(),
-                reason,
-            };
-            let text = std::fs::read(key).map_err(|error| unreadable(error.to_string()))?;
-            if !text.starts_with(b"-----BEGIN ") {
-                return Err(unreadable(
-                    "it is not a private key (no -----BEGIN line)".to_owned(),
-                ));
-            }
-            vec![key.to_path_buf()]
+    let keys: Vec<PathBuf> = if hop.key_named {
+        let key = &hop.identity_files[0];
+        let unreadable = |reason: String| AccessError::KeyUnreadable {
+            node: node.clone(),
+            path: key.clone(),
+            reason,
+        };
+        let text = std::fs::read(key).map_err(|error| unreadable(error.to_string()))?;
+        if !text.starts_with(b"-----BEGIN ") {
+            return Err(unreadable(
+                "it is not a private key (no -----BEGIN line)".to_owned(),
+            ));
         }
-        None => {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            ["id_ed25519", "id_ecdsa", "id_rsa"]
-                .iter()
-                .map(|name| home.join(".ssh").join(name))
-                .filter(|path| path.is_file())
-                .collect()
-        }
+        vec![key.clone()]
+    } else if !hop.identity_files.is_empty() {
+        // ssh_config's IdentityFile: one that does not exist is skipped, as ssh does.
+        hop.identity_files
+            .iter()
+            .filter(|path| path.is_file())
+            .cloned()
+            .collect()
+    } else {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|name| home.join(".ssh").join(name))
+            .filter(|path| path.is_file())
+            .collect()
     };
     for key in &keys {
         match session.userauth_pubkey_file(user, None, key, None) {
@@ -225,8 +301,11 @@ fn authenticate(
             Err(error) => tried.push(format!("key {}: {}", key.display(), error.message())),
         }
     }
-    // An encrypted key (or none named) is used through the agent.
-    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+    // An encrypted key (or none named) is used through the agent, unless
+    // ssh_config says IdentitiesOnly.
+    if hop.identities_only && !hop.identity_files.is_empty() {
+        tried.push("IdentitiesOnly: not the ssh-agent's keys".to_owned());
+    } else if std::env::var_os("SSH_AUTH_SOCK").is_some() {
         match agent_login(session, user) {
             Ok(true) => return Ok(()),
             Ok(false) => tried.push("ssh-agent: no identity accepted".to_owned()),

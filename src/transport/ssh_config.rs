@@ -44,11 +44,12 @@ pub struct Source {
     pub include_base: PathBuf,
 }
 
-/// What ssh_config says for one connection: the first value of each keyword.
+/// What ssh_config says for one connection: the first value of each
+/// keyword, and every value of those that add up (IdentityFile).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostOptions {
-    /// Lowercase keyword → its arguments, as first obtained.
-    values: HashMap<String, Vec<String>>,
+    /// Lowercase keyword → the arguments of each line that set it, in order.
+    values: HashMap<String, Vec<Vec<String>>>,
 }
 
 impl HostOptions {
@@ -93,11 +94,25 @@ impl HostOptions {
         reading.options
     }
 
-    /// The arguments of `keyword` (any case), if a block that applies set it.
+    /// The arguments of `keyword` (any case) as first set by a block that
+    /// applies: the value ssh uses for all but a few keywords.
     pub fn get(&self, keyword: &str) -> Option<&[String]> {
         self.values
             .get(&keyword.to_ascii_lowercase())
+            .and_then(|lines| lines.first())
             .map(Vec::as_slice)
+    }
+
+    /// Every argument of every line that set `keyword`, in order: for
+    /// IdentityFile, whose values ssh tries one after another.
+    pub fn all(&self, keyword: &str) -> Vec<&str> {
+        self.values
+            .get(&keyword.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(String::as_str)
+            .collect()
     }
 
     /// `HashKnownHosts yes`: new known_hosts lines name the host hashed.
@@ -150,7 +165,11 @@ impl Reading<'_, '_> {
                 }
                 "include" => {}
                 _ if active => {
-                    self.options.values.entry(keyword).or_insert(arguments);
+                    self.options
+                        .values
+                        .entry(keyword)
+                        .or_default()
+                        .push(arguments);
                 }
                 _ => {}
             }

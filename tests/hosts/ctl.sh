@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ctl.sh - act on one fake host brought up by up.sh (for end-to-end tests).
 #
-# In:  ctl.sh [--dir DIR | --net NET] ACTION I
+# In:  ctl.sh [--dir DIR | --net NET] ACTION I [J]
 #      DIR defaults to /tmp/mirrorset-hosts/netNET (NET default 10); I is the
 #      host number (1..COUNT, host I = 127.0.NET.I). Run as root. ACTION:
 #        stop-sshd  stop host I's sshd and drop its open ssh connections
@@ -18,6 +18,11 @@
 #                   (made on first use), principal 127.0.NET.I, and make its
 #                   sshd present the certificate (HostCertificate)
 #        trust      rewrite host I's line in known_hosts from its current key
+#        gateway    restart host I's sshd so that the connections it forwards
+#                   (a jump host's) come from 127.0.NET.I, not 127.0.0.1,
+#                   and are logged (LogLevel DEBUG1)
+#        behind J   (ctl.sh behind I J) host I's sshd accepts logins only
+#                   from host J's address: reachable only through gateway J
 #        status     print "sshd PID|down postgres PID|down" for host I
 # Out: the action done (idempotent where that makes sense), exit 0; else a
 #      message on stderr and exit 1.
@@ -40,9 +45,10 @@ while (($#)); do
     *) ARGS+=("$1"); shift ;;
     esac
 done
-((${#ARGS[@]} == 2)) || die "usage: ctl.sh [--dir DIR | --net NET] ACTION I (see --help)"
+((${#ARGS[@]} == 2 || ${#ARGS[@]} == 3)) || die "usage: ctl.sh [--dir DIR | --net NET] ACTION I [J] (see --help)"
 ACTION=${ARGS[0]}
 I=${ARGS[1]}
+J=${ARGS[2]:-}
 valid_net "$NET"
 DIR=${DIR:-$DEFAULT_BASE/net$NET}
 DIR=${DIR%/}
@@ -94,6 +100,26 @@ trust)
     known_hosts_set "$H_ADDR" "$H_SSH_KEY.pub"
     say "$H_NAME: known_hosts now holds its current key"
     ;;
+gateway)
+    host_vars "$I"
+    # DEBUG1 logs each forwarded connection (server_request_direct_tcpip).
+    sed -i 's/^LogLevel .*/LogLevel DEBUG1/' "$H_SSH_CONFIG"
+    stop_sshd "$I"
+    (
+        export LD_PRELOAD="$DIR/bindaddr.so" MIRRORSET_BIND_ADDR="$H_ADDR"
+        start_sshd "$I"
+    )
+    say "$H_NAME: sshd forwards connections from $H_ADDR"
+    ;;
+behind)
+    int_in "$J" 1 "$COUNT" || die "behind needs the gateway's host number 1..$COUNT, got '$J'"
+    gateway_addr="127.0.$NET.$((10#$J))"
+    host_vars "$I"
+    sed -i "s/^AllowUsers .*/AllowUsers postgres@$gateway_addr root@$gateway_addr/" "$H_SSH_CONFIG"
+    stop_sshd "$I"
+    start_sshd "$I"
+    say "$H_NAME: sshd accepts logins only from $gateway_addr"
+    ;;
 status)
     host_vars "$I"
     s=down p=down
@@ -101,5 +127,5 @@ status)
     p=$(pg_pid "$H_DATA") || p=down
     echo "sshd $s postgres $p"
     ;;
-*) die "unknown action '$ACTION' (stop-sshd start-sshd stop-pg crash-pg start-pg rekey[-ed25519|-ecdsa|-rsa] certify trust status)" ;;
+*) die "unknown action '$ACTION' (stop-sshd start-sshd stop-pg crash-pg start-pg rekey[-ed25519|-ecdsa|-rsa] certify trust gateway behind status)" ;;
 esac

@@ -22,7 +22,7 @@
 //! hostile pg_hba, 75 history,
 //! 76 role files, 77 hooks, 78 sync, 79 the application's whole cycle,
 //! 80 known_hosts lines hashed, 81 a synced file's owner, 82 hooks around
-//! a standalone node's detachment and return.
+//! a standalone node's detachment and return, 83 a jump host.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -176,6 +176,17 @@ impl TestHosts {
             self.dir.to_str().unwrap(),
             action,
             &host.to_string(),
+        ]));
+    }
+
+    /// A ctl.sh action on `host` that names another host (`behind I J`).
+    pub fn ctl_with(&self, action: &str, host: u8, other: u8) {
+        run(Command::new("bash").arg(script("ctl.sh")).args([
+            "--dir",
+            self.dir.to_str().unwrap(),
+            action,
+            &host.to_string(),
+            &other.to_string(),
         ]));
     }
 

@@ -15,6 +15,7 @@ mod host_keys;
 mod hostile;
 mod hosts;
 mod invalid_files;
+mod jump_host;
 mod load;
 mod ownership;
 mod plan;

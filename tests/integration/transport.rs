@@ -192,7 +192,7 @@ fn become_runs_commands_and_sql_as_the_postgres_user() {
     toml.push_str("\n[nodes.node1.ssh]\nuser = \"root\"\n");
     std::fs::write(hosts.cluster_file(), toml).unwrap();
     let (cluster, node) = open(&hosts, 0);
-    assert_eq!(cluster.nodes[0].ssh.user, "root");
+    assert_eq!(cluster.nodes[0].ssh.user.as_deref(), Some("root"));
     let output = node.exec(&RemoteCommand::new("id").args(["-un"])).unwrap();
     assert_eq!(output.stdout_text(), "root\n");
     let output = node
