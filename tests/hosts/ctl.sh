@@ -57,6 +57,7 @@ need_root
 [[ -f $DIR/hosts.env ]] || die "$DIR/hosts.env missing: run up.sh first"
 NET=$(sed -n 's/^NET=//p' "$DIR/hosts.env")
 COUNT=$(sed -n 's/^COUNT=//p' "$DIR/hosts.env")
+use_pg_bin "$(sed -n 's/^PG_BIN=//p' "$DIR/hosts.env")"
 int_in "$I" 1 "$COUNT" || die "host number must be 1..$COUNT, got '$I'"
 I=$((10#$I))
 lock_dir

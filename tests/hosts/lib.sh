@@ -6,11 +6,18 @@
 #      per-host helpers, NET. Layout of DIR is described in up.sh.
 # Out: functions only; nothing runs at source time.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# The PostgreSQL the hosts run: Debian's 15 unless up.sh --pg-bin (kept in hosts.env) says otherwise.
+DEFAULT_PG_BIN=/usr/lib/postgresql/15/bin
+PG_BIN=$DEFAULT_PG_BIN
 SSHD=/usr/sbin/sshd
 DEFAULT_BASE=/tmp/mirrorset-hosts
 SHIM_PATH_SUFFIX=bindaddr.so
 HOST_PATH="$PG_BIN:/usr/local/bin:/usr/bin:/bin"
+# use_pg_bin DIR: the hosts run the PostgreSQL in DIR.
+use_pg_bin() {
+    PG_BIN=$1
+    HOST_PATH="$PG_BIN:/usr/local/bin:/usr/bin:/bin"
+}
 MARKER=.mirrorset-hosts
 
 die() { echo "mirrorset-hosts: error: $*" >&2; exit 1; }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # up.sh - bring up N fake "hosts" on loopback for mirrorset end-to-end tests.
 #
-# In:  up.sh [--net NET] [--count N] [--dir DIR] [--check]
+# In:  up.sh [--net NET] [--count N] [--dir DIR] [--pg-bin DIR] [--check]
 #      defaults NET=10, N=3, DIR=/tmp/mirrorset-hosts/netNET. Run as root.
+#      --pg-bin: the PostgreSQL binaries the hosts run (default Debian's 15;
+#      tests/hosts/pg18.sh installs 18 and prints its bin dir).
 #      --check: after bringing up, log in over ssh as postgres to every host.
 # Out: host i (1..N) is 127.0.NET.i, with
 #      - its own sshd on 127.0.NET.i:22 (own ed25519 host key, logins as
@@ -45,6 +47,7 @@ while (($#)); do
     --count) COUNT=${2:?--count needs a value}; shift 2 ;;
     --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
     --check) CHECK=1; shift ;;
+    --pg-bin) use_pg_bin "${2:?--pg-bin needs a value}"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -75,7 +78,9 @@ install_packages() {
 missing_packages() {
     MISSING=()
     [[ -x $SSHD ]] || MISSING+=(openssh-server)
-    [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] || MISSING+=(postgresql-15)
+    if [[ $PG_BIN == "$DEFAULT_PG_BIN" ]]; then
+        [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] || MISSING+=(postgresql-15)
+    fi
     command -v gcc >/dev/null || MISSING+=(gcc libc6-dev)
     command -v ssh-keygen >/dev/null || MISSING+=(openssh-client)
     command -v ss >/dev/null || MISSING+=(iproute2)
@@ -90,7 +95,7 @@ if ((${#MISSING[@]})); then
     exec 8>&-
 fi
 [[ -x $SSHD ]] || die "$SSHD missing after installing openssh-server"
-[[ -x $PG_BIN/postgres ]] || die "$PG_BIN/postgres missing (PostgreSQL 15 server); apt-get install postgresql-15"
+[[ -x $PG_BIN/postgres ]] || die "$PG_BIN/postgres missing (PostgreSQL 15: apt-get install postgresql-15; 18: bash tests/hosts/pg18.sh)"
 mkdir -p /run/sshd
 chmod 0755 /run/sshd
 

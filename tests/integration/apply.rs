@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::hosts::TestHosts;
+use crate::hosts::{Postgres, TestHosts};
 use crate::test::{Output, StopOnDrop, Test, flatten};
 
 pub const PASSPHRASE: &str = "Apply-Passphrase-4c2d-unique";
@@ -112,7 +112,26 @@ pub fn wait_replayed(hosts: &TestHosts, mirror: u8, sql: &str, expected: &str) {
 
 #[test]
 fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_addresses() {
-    let hosts = TestHosts::up(32, 3);
+    apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_addresses_on(
+        Postgres::V15,
+        32,
+    );
+}
+
+#[test]
+fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_addresses_on_postgresql_18()
+ {
+    apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_addresses_on(
+        Postgres::V18,
+        84,
+    );
+}
+
+fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_addresses_on(
+    postgres: Postgres,
+    net: u8,
+) {
+    let hosts = TestHosts::up_on(postgres, net, 3);
     let done = AtomicBool::new(false);
     let seen = Mutex::new(Vec::new());
     let output = std::thread::scope(|scope| {
@@ -156,7 +175,11 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
     );
     assert_eq!(
         replication,
-        "node2|127.0.32.2|replicator|streaming\nnode3|127.0.32.3|replicator|streaming"
+        format!(
+            "node2|{}|replicator|streaming\nnode3|{}|replicator|streaming",
+            hosts.addr(2),
+            hosts.addr(3)
+        )
     );
     assert_eq!(
         hosts.psql(
@@ -200,14 +223,24 @@ fn apply_bootstraps_mirrors_that_stream_as_the_replication_role_from_their_own_a
 
 #[test]
 fn drift_is_shown_exactly_and_repaired_without_touching_the_rest() {
-    let hosts = TestHosts::up(33, 3);
+    drift_is_shown_exactly_and_repaired_without_touching_the_rest_on(Postgres::V15, 33);
+}
+
+#[test]
+fn drift_is_shown_exactly_and_repaired_without_touching_the_rest_on_postgresql_18() {
+    drift_is_shown_exactly_and_repaired_without_touching_the_rest_on(Postgres::V18, 85);
+}
+
+fn drift_is_shown_exactly_and_repaired_without_touching_the_rest_on(postgres: Postgres, net: u8) {
+    let hosts = TestHosts::up_on(postgres, net, 3);
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
     let started = start_times(&hosts, 3);
 
     let hba = hosts.dir.join("node1/etc/pg_hba.conf");
-    let edited = std::fs::read_to_string(&hba)
-        .unwrap()
-        .replace("127.0.33.2/32", "127.0.33.0/24");
+    let edited = std::fs::read_to_string(&hba).unwrap().replace(
+        &format!("{}/32", hosts.addr(2)),
+        &format!("127.0.{net}.0/24"),
+    );
     std::fs::write(&hba, edited).unwrap();
     hosts.psql(1, "ALTER SYSTEM SET wal_level = 'logical'");
     // Drop node3's slot: end its walsender, then drop before the mirror reconnects.

