@@ -79,6 +79,12 @@ pub fn control(
             }
             transport.exec_as_postgres(command.arg(action.word()))?
         }
+        ServiceControl::PgCtlCluster { major, cluster } => {
+            let command = RemoteCommand::new("pg_ctlcluster")
+                .args([major.as_str(), cluster.as_str(), action.word()])
+                .timeout(timeout);
+            transport.exec_as_postgres(command)?
+        }
         ServiceControl::Systemd { unit } => {
             let command = RemoteCommand::new("systemctl")
                 .args([action.word(), unit.as_str()])

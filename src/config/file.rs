@@ -224,24 +224,24 @@ pub struct SshSection {
 #[derive(Debug, Default, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct PostgresSection {
-    /// Default: `/var/lib/postgresql/15/main`.
+    /// Default: Debian's for the cluster the config dir names (`/etc/postgresql/<major>/<name>` gives `/var/lib/postgresql/<major>/<name>`), else `/var/lib/postgresql/15/main`.
     pub data_dir: Option<Spanned<String>>,
-    /// The folder of postgresql.conf; mirrorset.conf is written beside it. Default: `/etc/postgresql/15/main`.
+    /// The folder of postgresql.conf; mirrorset.conf is written beside it. Default: Debian's for the cluster the data dir names (`/var/lib/postgresql/<major>/<name>` gives `/etc/postgresql/<major>/<name>`), else `/etc/postgresql/15/main`.
     pub config_dir: Option<Spanned<String>>,
-    /// Default: `/usr/lib/postgresql/15/bin`.
+    /// Default: `/usr/lib/postgresql/<major>/bin` for a Debian cluster's config or data dir, else `/usr/lib/postgresql/15/bin`.
     pub bin_dir: Option<Spanned<String>>,
     /// Default: 5432.
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<Spanned<i64>>,
     /// The folder of the server's Unix socket, where mirrorset reaches it. When named, mirrorset.conf sets `unix_socket_directories` to it (a clone would otherwise bring the primary's). Default: `/var/run/postgresql`, and the server's own setting is left alone.
     pub socket_dir: Option<Spanned<String>>,
-    /// `pg_ctl` (default), `systemd:<unit>`, or a table of commands.
+    /// `pg_ctlcluster` (Debian's, the default when the config dir is `/etc/postgresql/<major>/<name>`), `pg_ctl` (the default otherwise), `systemd:<unit>`, or a table of commands.
     pub service: Option<Spanned<ServiceSpec>>,
     /// The folder of mirrorset's own files on the node (apply lock, audit log, TLS files, the record of what mirrorset created), outside the data dir; made with mode 0700 when missing. Default: `mirrorset-<data dir's name>` beside the data dir, so several clusters on one machine keep theirs apart.
     pub state_dir: Option<Spanned<String>>,
     /// The libpq passfile for the replication passphrase, outside the data dir. Default: `mirrorset.pgpass` in the state folder.
     pub passfile: Option<Spanned<String>>,
-    /// Where `pg_ctl -l` writes the server's output. Default: `postgresql.log` in the state folder.
+    /// Where `pg_ctl -l` writes the server's output, and where mirrorset looks for its errors. Default: with pg_ctlcluster, the file pg_lsclusters names (`/var/log/postgresql/postgresql-<major>-<name>.log`); otherwise `postgresql.log` in the state folder.
     pub log_file: Option<Spanned<String>>,
     /// The OS user that owns the data dir and runs the server. Default: `postgres`.
     pub os_user: Option<Spanned<String>>,
@@ -251,8 +251,8 @@ pub struct PostgresSection {
 #[derive(Debug, JsonSchema)]
 #[schemars(untagged)]
 pub enum ServiceSpec {
-    /// `pg_ctl` or `systemd:<unit>`.
-    Named(#[schemars(regex(pattern = "^(pg_ctl|systemd:.+)$"))] String),
+    /// `pg_ctl`, `pg_ctlcluster` or `systemd:<unit>`.
+    Named(#[schemars(regex(pattern = "^(pg_ctl|pg_ctlcluster|systemd:.+)$"))] String),
     /// Programs with their arguments, run on the node.
     Commands(ServiceCommands),
 }

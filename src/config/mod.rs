@@ -215,10 +215,54 @@ postgres = { port = 5433, data_dir = "/var/lib/postgresql/15/b" }
             b.postgres.passfile,
             "/var/lib/postgresql/15/mirrorset-b/mirrorset.pgpass"
         );
+        // Debian's layout follows from the data dir: pg_createcluster's
+        // config dir, pg_ctlcluster, and the log pg_lsclusters names.
+        assert_eq!(b.postgres.config_dir, "/etc/postgresql/15/b");
+        assert_eq!(b.postgres.bin_dir, "/usr/lib/postgresql/15/bin");
+        assert_eq!(
+            b.postgres.service,
+            ServiceControl::PgCtlCluster {
+                major: "15".into(),
+                cluster: "b".into()
+            }
+        );
         assert_eq!(
             b.postgres.log_file,
-            "/var/lib/postgresql/15/mirrorset-b/postgresql.log"
+            "/var/log/postgresql/postgresql-15-b.log"
         );
+    }
+
+    #[test]
+    fn a_debian_config_dir_gives_its_major_and_cluster_to_the_rest() {
+        let text = r#"
+[cluster]
+name = "debian"
+primary = "a"
+[replication]
+user = "replicator"
+passphrase = { env = "X" }
+max_slot_wal_keep_size = "1GB"
+[nodes.a]
+host = "10.0.0.11"
+postgres = { config_dir = "/etc/postgresql/18/app" }
+[nodes.b]
+host = "10.0.0.12"
+postgres = { config_dir = "/srv/pg/etc", data_dir = "/srv/pg/data" }
+"#;
+        let cluster = parse(Path::new("t.toml"), text.to_owned()).unwrap();
+        let [a, b] = &cluster.nodes[..] else { panic!() };
+        assert_eq!(a.postgres.data_dir, "/var/lib/postgresql/18/app");
+        assert_eq!(a.postgres.bin_dir, "/usr/lib/postgresql/18/bin");
+        assert_eq!(
+            a.postgres.service,
+            ServiceControl::PgCtlCluster {
+                major: "18".into(),
+                cluster: "app".into()
+            }
+        );
+        // Not Debian's layout: pg_ctl, logging into the state folder.
+        assert_eq!(b.postgres.service, ServiceControl::PgCtl);
+        assert_eq!(b.postgres.log_file, "/srv/pg/mirrorset-data/postgresql.log");
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub enum Rule {
     PassfileInDataDir,
     /// The state folder inside the data directory (pg_basebackup would copy the lock and the TLS key, a rewind would overwrite them).
     StateDirInDataDir,
-    /// `service` is not `pg_ctl`, `systemd:<unit>` or a table of commands.
+    /// `service` is not `pg_ctl`, `pg_ctlcluster` (with a Debian cluster's config dir), `systemd:<unit>` or a table of commands.
     InvalidService,
     /// A `host` or `ssh_host` that is not an address or DNS name.
     InvalidHost,
@@ -200,7 +200,7 @@ impl Rule {
                 "The state folder inside the data directory (pg_basebackup would copy the lock and the TLS key, a rewind would overwrite them)."
             }
             Self::InvalidService => {
-                "`service` is not `pg_ctl`, `systemd:<unit>` or a table of commands."
+                "`service` is not `pg_ctl`, `pg_ctlcluster` (with a Debian cluster's config dir), `systemd:<unit>` or a table of commands."
             }
             Self::InvalidHost => "A `host` or `ssh_host` that is not an address or DNS name.",
             Self::InvalidAccess => "`access` other than `ssh` or `local`.",

@@ -22,6 +22,8 @@ use crate::model::{
 use crate::model::{GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind};
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/postgresql/15/main";
+const DEBIAN_CONFIG_ROOT: &str = "/etc/postgresql";
+const DEBIAN_DATA_ROOT: &str = "/var/lib/postgresql";
 const DEFAULT_CONFIG_DIR: &str = "/etc/postgresql/15/main";
 const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 const DEFAULT_POSTGRES_PORT: u16 = 5432;
@@ -868,21 +870,43 @@ impl Checker<'_> {
         let pick = |field: fn(&PostgresSection) -> Option<&Spanned<String>>| {
             node.and_then(field).or_else(|| defaults.and_then(field))
         };
+        // Debian's layout (pg_createcluster's): the cluster named by the
+        // config dir, else by the data dir, else 15/main, gives the others.
+        let written_config_dir = pick(|p| p.config_dir.as_ref());
+        let written_data_dir = pick(|p| p.data_dir.as_ref());
+        let debian = match (written_config_dir, written_data_dir) {
+            (Some(config_dir), _) => debian_cluster(config_dir, DEBIAN_CONFIG_ROOT),
+            (None, Some(data_dir)) => debian_cluster(data_dir, DEBIAN_DATA_ROOT),
+            (None, None) => Some(("15".to_owned(), "main".to_owned())),
+        };
+        let in_debian = |root: &str, fallback: &str| match &debian {
+            Some((major, cluster)) => format!("{root}/{major}/{cluster}"),
+            None => fallback.to_owned(),
+        };
         let data_dir = self.remote_path(
-            pick(|p| p.data_dir.as_ref()),
+            written_data_dir,
             "postgres.data_dir",
-            DEFAULT_DATA_DIR,
+            &in_debian(DEBIAN_DATA_ROOT, DEFAULT_DATA_DIR),
         );
         let config_dir = self.remote_path(
-            pick(|p| p.config_dir.as_ref()),
+            written_config_dir,
             "postgres.config_dir",
-            DEFAULT_CONFIG_DIR,
+            &in_debian(DEBIAN_CONFIG_ROOT, DEFAULT_CONFIG_DIR),
         );
+        let default_bin_dir = match &debian {
+            Some((major, _)) => format!("/usr/lib/postgresql/{major}/bin"),
+            None => DEFAULT_BIN_DIR.to_owned(),
+        };
         let bin_dir = self.remote_path(
             pick(|p| p.bin_dir.as_ref()),
             "postgres.bin_dir",
-            DEFAULT_BIN_DIR,
+            &default_bin_dir,
         );
+        // pg_ctlcluster when the config dir is the Debian cluster's own.
+        let pg_ctlcluster = debian.clone().filter(|(major, cluster)| {
+            config_dir.as_deref()
+                == Some(format!("{DEBIAN_CONFIG_ROOT}/{major}/{cluster}").as_str())
+        });
         let socket_dir_named = pick(|p| p.socket_dir.as_ref()).is_some();
         let socket_dir = self.remote_path(
             pick(|p| p.socket_dir.as_ref()),
@@ -912,7 +936,12 @@ impl Checker<'_> {
             Path::new(dir).join(file).display().to_string()
         };
         let default_passfile = in_state_dir("mirrorset.pgpass");
-        let default_log_file = in_state_dir("postgresql.log");
+        let default_log_file = match &pg_ctlcluster {
+            Some((major, cluster)) => {
+                format!("/var/log/postgresql/postgresql-{major}-{cluster}.log")
+            }
+            None => in_state_dir("postgresql.log"),
+        };
         let passfile_written = pick(|p| p.passfile.as_ref());
         let passfile = self.remote_path(passfile_written, "postgres.passfile", &default_passfile);
         let log_file = self.remote_path(
@@ -928,8 +957,25 @@ impl Checker<'_> {
         let service = node
             .and_then(|p| p.service.as_ref())
             .or_else(|| defaults.and_then(|p| p.service.as_ref()));
+        let pg_ctlcluster_service = pg_ctlcluster
+            .clone()
+            .map(|(major, cluster)| ServiceControl::PgCtlCluster { major, cluster });
         let service = match service {
-            None => Some(ServiceControl::PgCtl),
+            None => Some(pg_ctlcluster_service.unwrap_or(ServiceControl::PgCtl)),
+            Some(named) if matches!(&named.value, ServiceSpec::Named(name) if name == "pg_ctlcluster") =>
+            {
+                if pg_ctlcluster_service.is_none() {
+                    self.report(
+                        Problem::new(
+                            Rule::InvalidService,
+                            "service \"pg_ctlcluster\" needs a Debian cluster's config dir".to_owned(),
+                        )
+                        .at(named.span.clone(), "the config dir is not /etc/postgresql/<major>/<name>")
+                        .help("set postgres.config_dir = \"/etc/postgresql/<major>/<name>\", as pg_lsclusters lists it, or use service = \"pg_ctl\""),
+                    );
+                }
+                pg_ctlcluster_service
+            }
             Some(service) => self.service(service),
         };
         // A default passfile is in the state folder, checked on its own below.
@@ -1320,7 +1366,7 @@ impl Checker<'_> {
     fn service(&mut self, service: &Spanned<ServiceSpec>) -> Option<ServiceControl> {
         let invalid = |span: Range<usize>, message: String| {
             Problem::new(Rule::InvalidService, message)
-                .at(span, "expected \"pg_ctl\" or \"systemd:<unit>\"")
+                .at(span, "expected \"pg_ctl\", \"pg_ctlcluster\" or \"systemd:<unit>\"")
                 .help("e.g. service = \"systemd:postgresql@15-main\", or service = { start = [...], stop = [...] }")
         };
         match &service.value {
@@ -1492,6 +1538,21 @@ fn setting_is_off(value: &SettingValue) -> bool {
 /// Every label a number (decimal, or 0x and hex digits): no DNS name, but
 /// what inet_aton, and so getaddrinfo, libpq and pg_hba.conf, may read as
 /// an IPv4 address written another way ("10.1", "010.0.0.1", "0x0a.0.0.1").
+/// `<root>/<major>/<cluster>` as pg_createcluster lays it out: (major, cluster).
+fn debian_cluster(path: &str, root: &str) -> Option<(String, String)> {
+    let rest = path
+        .trim_end_matches('/')
+        .strip_prefix(root)?
+        .strip_prefix('/')?;
+    let (major, cluster) = rest.split_once('/')?;
+    let major_ok = !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit());
+    let cluster_ok = !cluster.is_empty()
+        && cluster
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    (major_ok && cluster_ok).then(|| (major.to_owned(), cluster.to_owned()))
+}
+
 /// A user name as useradd accepts it by default, which chown and stat print back.
 fn is_os_user_name(name: &str) -> bool {
     let mut chars = name.chars();

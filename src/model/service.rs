@@ -9,6 +9,9 @@ pub enum ServiceControl {
     PgCtl,
     /// `systemctl start|stop|restart|reload <unit>`.
     Systemd { unit: String },
+    /// Debian's `pg_ctlcluster <major> <cluster> start|stop|restart|reload`
+    /// as the PostgreSQL OS user: the server logs where `pg_lsclusters` says.
+    PgCtlCluster { major: String, cluster: String },
     /// Programs with their arguments, run as given on the node.
     Commands {
         start: Vec<String>,

@@ -23,9 +23,11 @@ fn every_example_validates() {
     Test::new()
         .args(["validate", "examples/*/cluster.toml"])
         .stdout(
-            "examples/mfa-pair/cluster.toml: cluster mfa: primary mfa1, 1 mirror\n\
+            "examples/debian/cluster.toml: cluster app: primary db1, 1 mirror\n\
+             examples/mfa-pair/cluster.toml: cluster mfa: primary mfa1, 1 mirror\n\
              examples/minimal/cluster.toml: cluster minimal: primary db1, 1 mirror\n\
              examples/pam-readonly/cluster.toml: cluster pam-prod: primary hq-db1, 2 mirrors, 1 absent\n\
+             examples/rhel/cluster.toml: cluster rhel: primary pg1, 1 mirror\n\
              examples/tls/cluster.toml: cluster payments: primary pay-db1, 2 mirrors\n",
         )
         .stderr("")

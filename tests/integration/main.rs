@@ -5,6 +5,7 @@ mod application;
 mod apply;
 mod check;
 mod co_located;
+mod debian;
 mod demo;
 mod examples;
 mod faults;
