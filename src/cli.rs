@@ -142,6 +142,26 @@ pub enum Command {
         #[command(flatten)]
         access: AccessArgs,
     },
+    /// Log in to a running primary and its mirrors, and print a cluster file that describes them (reads only).
+    Import {
+        /// The primary's SSH login: [user@]host[:port]. Its mirrors are found from it.
+        #[arg(value_name = "[USER@]HOST[:PORT]")]
+        primary: String,
+        /// The cluster's name. Default: the primary's cluster_name setting, else "imported".
+        #[arg(long)]
+        name: Option<String>,
+        /// The primary server's port, when its machine runs several.
+        #[arg(long, value_name = "PORT")]
+        pg_port: Option<u16>,
+        /// Log in to the member at ADDRESS (as the primary sees it) through SSH_HOST instead.
+        #[arg(long, value_name = "ADDRESS=SSH_HOST")]
+        ssh_host: Vec<String>,
+        /// The OS user PostgreSQL runs as on the nodes.
+        #[arg(long, value_name = "USER", default_value = "postgres")]
+        os_user: String,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
     /// Print the JSON schema of the cluster file (the one committed in schemas/).
     Schema,
 }

@@ -6,6 +6,7 @@ mod check;
 mod cluster_files;
 mod demo;
 mod history;
+mod import;
 mod plan;
 mod promote;
 mod status;
@@ -96,6 +97,23 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Import {
+            primary,
+            name,
+            pg_port,
+            ssh_host,
+            os_user,
+            access,
+        } => import::import(
+            &import::ImportArgs {
+                primary,
+                name,
+                pg_port,
+                ssh_hosts: ssh_host,
+                os_user,
+            },
+            &access.options(),
+        ),
         Command::Schema => {
             print!("{}", crate::config::cluster_schema_json());
             Ok(ExitCode::SUCCESS)

@@ -29,6 +29,7 @@ if [ -r "$log" ]; then printf 'log_errors='; "#,
 }
 pub(crate) use verdict_lines;
 
+pub mod discovery;
 pub mod gather;
 pub mod node_read;
 pub mod observed;

@@ -5,6 +5,7 @@
 mod check;
 mod health;
 mod history;
+pub mod import;
 mod plan;
 mod progress;
 mod status;

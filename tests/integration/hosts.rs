@@ -24,7 +24,8 @@
 //! 80 known_hosts lines hashed, 81 a synced file's owner, 82 hooks around
 //! a standalone node's detachment and return, 83 a jump host, 84-87 the
 //! core scenarios on PostgreSQL 18 (bootstrap, drift, switchover under
-//! load, failover and rewind), 88 Debian clusters made by pg_createcluster.
+//! load, failover and rewind), 88 Debian clusters made by pg_createcluster,
+//! 89 import of a cluster built by hand.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -15,6 +15,7 @@ mod hooks;
 mod host_keys;
 mod hostile;
 mod hosts;
+mod import;
 mod invalid_files;
 mod jump_host;
 mod load;

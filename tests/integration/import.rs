@@ -1,0 +1,202 @@
+//! `mirrorset import` of a cluster built by hand the way seed 004 builds
+//! one (issue 14): a replication role of its own with an md5 pg_hba line,
+//! a slot named by hand (dr_slot), the password inside the mirror's
+//! primary_conninfo. The file import writes validates, its plan is only the
+//! takeover (no clone, no restart), a writer on the primary loses no row
+//! through the apply, and the password leaves postgresql.auto.conf.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::apply::wait_replayed;
+use crate::hosts::TestHosts;
+use crate::test::{Output, Test};
+
+const PASSWORD: &str = "mfa-secret-004";
+
+fn run(command: &mut Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Seed 004's steps on the test hosts: settings and a restart on the
+/// primary, its role, slot and md5 line, pg_basebackup -R onto the mirror.
+fn build_by_hand(hosts: &TestHosts) {
+    let settings = "\nwal_level = replica\nwal_log_hints = on\nmax_wal_senders = 10\nhot_standby_feedback = on\nwal_keep_size = '160MB'\n";
+    for node in 1..=2 {
+        let conf = hosts.dir.join(format!("node{node}/etc/postgresql.conf"));
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(settings);
+        std::fs::write(&conf, text).unwrap();
+    }
+    hosts.ctl("stop-pg", 1);
+    hosts.ctl("start-pg", 1);
+    hosts.psql(
+        1,
+        &format!("CREATE ROLE replicamfa LOGIN REPLICATION PASSWORD '{PASSWORD}'"),
+    );
+    hosts.psql(1, "SELECT pg_create_physical_replication_slot('dr_slot')");
+    let hba = hosts.dir.join("node1/etc/pg_hba.conf");
+    let mut text = std::fs::read_to_string(&hba).unwrap();
+    text.push_str(&format!(
+        "host replication replicamfa {}/32 md5\n",
+        hosts.addr(2)
+    ));
+    std::fs::write(&hba, text).unwrap();
+    hosts.psql(1, "SELECT pg_reload_conf()");
+    hosts.psql(1, "CREATE TABLE writes (n int PRIMARY KEY)");
+    run(Command::new("runuser").args([
+        "-u",
+        "postgres",
+        "--",
+        "env",
+        &format!("LD_PRELOAD={}", hosts.dir.join("bindaddr.so").display()),
+        &format!("MIRRORSET_BIND_ADDR={}", hosts.addr(2)),
+        "/usr/lib/postgresql/15/bin/pg_basebackup",
+        "-d",
+        &format!(
+            "host={} port=5432 user=replicamfa password={PASSWORD}",
+            hosts.addr(1)
+        ),
+        "-D",
+        hosts.dir.join("node2/data").to_str().unwrap(),
+        "-R",
+        "-S",
+        "dr_slot",
+        "-X",
+        "stream",
+    ]));
+    hosts.ctl("start-pg", 2);
+    wait_replayed(
+        hosts,
+        2,
+        "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+        "1",
+    );
+}
+
+fn mirrorset(home: &str, args: &[&str], status: i32) -> Output {
+    let mut test = Test::new()
+        .env("HOME", home)
+        .env("SEED004_REPL_PASSPHRASE", PASSWORD)
+        .status(status);
+    for arg in args {
+        test = test.args([arg]);
+    }
+    test.run()
+}
+
+#[test]
+fn a_cluster_built_by_hand_is_imported_and_taken_over_without_a_clone_or_restart() {
+    let hosts = TestHosts::up(89, 2);
+    build_by_hand(&hosts);
+    let auto_conf = hosts.dir.join("node2/data/postgresql.auto.conf");
+    assert!(
+        std::fs::read_to_string(&auto_conf)
+            .unwrap()
+            .contains(PASSWORD)
+    );
+    // How to log in is ssh_config's: the imported file names no key.
+    let home = hosts.dir.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host 127.0.89.*\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            hosts.dir.join("client/id_ed25519").display(),
+            hosts.known_hosts().display()
+        ),
+    )
+    .unwrap();
+    let home = home.to_str().unwrap();
+
+    let source = format!("postgres@{}", hosts.addr(1));
+    let imported = mirrorset(home, &["import", &source, "--name", "seed004"], 0);
+    assert!(!imported.stdout.contains(PASSWORD) && !imported.stderr.contains(PASSWORD));
+    for expected in [
+        "user = \"replicamfa\"",
+        "passphrase = { env = \"SEED004_REPL_PASSPHRASE\" }",
+        "slot = \"dr_slot\"",
+        "primary = \"db1\"",
+    ] {
+        assert!(
+            imported.stdout.contains(expected),
+            "missing {expected:?} in:\n{}",
+            imported.stdout
+        );
+    }
+    let file = hosts.dir.join("imported.toml");
+    std::fs::write(&file, &imported.stdout).unwrap();
+    let file = file.to_str().unwrap();
+    mirrorset(home, &["validate", file], 0);
+
+    let plan = mirrorset(home, &["plan", file, "--json"], 0);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let kinds: Vec<String> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|action| format!("{} {}", action["node"], action["kind"]))
+        .collect();
+    assert!(
+        !kinds
+            .iter()
+            .any(|kind| kind.ends_with("\"clone\"") || kind.ends_with("\"restart\"")),
+        "the takeover clones or restarts: {kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"\"db2\" \"reset_setting\"".to_owned()),
+        "{kinds:?}"
+    );
+
+    // A writer on the primary all through the apply: every acknowledged row stays.
+    let stop = AtomicBool::new(false);
+    let acknowledged = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut acknowledged = 0u32;
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                if hosts
+                    .try_psql(1, &format!("INSERT INTO writes VALUES ({n})"))
+                    .is_some()
+                {
+                    acknowledged += 1;
+                }
+            }
+            acknowledged
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        mirrorset(home, &["apply", file, "--auto-approve"], 0);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap()
+    });
+    assert!(acknowledged > 0);
+    let acknowledged = acknowledged.to_string();
+    assert_eq!(hosts.psql(1, "SELECT count(*) FROM writes"), acknowledged);
+    wait_replayed(&hosts, 2, "SELECT count(*) FROM writes", &acknowledged);
+
+    let converged = mirrorset(home, &["plan", file, "--detailed-exitcode"], 0);
+    assert!(
+        converged.stdout.contains("No changes"),
+        "{}",
+        converged.stdout
+    );
+    for node in 1..=2 {
+        let auto_conf = hosts
+            .dir
+            .join(format!("node{node}/data/postgresql.auto.conf"));
+        assert!(
+            !std::fs::read_to_string(&auto_conf)
+                .unwrap()
+                .contains(PASSWORD),
+            "node{node}'s postgresql.auto.conf still holds the password"
+        );
+    }
+}
