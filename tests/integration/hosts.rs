@@ -25,7 +25,7 @@
 //! a standalone node's detachment and return, 83 a jump host, 84-87 the
 //! core scenarios on PostgreSQL 18 (bootstrap, drift, switchover under
 //! load, failover and rewind), 88 Debian clusters made by pg_createcluster,
-//! 89 import of a cluster built by hand.
+//! 89-90 import of a cluster built by hand (15, 18).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -202,6 +202,17 @@ impl TestHosts {
             action,
             &host.to_string(),
         ]));
+    }
+
+    /// The folder of the PostgreSQL binaries the hosts run (hosts.env's PG_BIN).
+    pub fn pg_bin(&self) -> String {
+        std::fs::read_to_string(self.dir.join("hosts.env"))
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("PG_BIN="))
+            .expect("hosts.env names PG_BIN")
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_owned()
     }
 
     /// A ctl.sh action on `host` that names another host (`behind I J`).

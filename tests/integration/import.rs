@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::apply::wait_replayed;
-use crate::hosts::TestHosts;
+use crate::hosts::{Postgres, TestHosts};
 use crate::test::{Output, Test};
 
 const PASSWORD: &str = "mfa-secret-004";
@@ -57,7 +57,7 @@ fn build_by_hand(hosts: &TestHosts) {
         "env",
         &format!("LD_PRELOAD={}", hosts.dir.join("bindaddr.so").display()),
         &format!("MIRRORSET_BIND_ADDR={}", hosts.addr(2)),
-        "/usr/lib/postgresql/15/bin/pg_basebackup",
+        &format!("{}/pg_basebackup", hosts.pg_bin()),
         "-d",
         &format!(
             "host={} port=5432 user=replicamfa password={PASSWORD}",
@@ -93,7 +93,16 @@ fn mirrorset(home: &str, args: &[&str], status: i32) -> Output {
 
 #[test]
 fn a_cluster_built_by_hand_is_imported_and_taken_over_without_a_clone_or_restart() {
-    let hosts = TestHosts::up(89, 2);
+    imported_and_taken_over_on(Postgres::V15, 89);
+}
+
+#[test]
+fn a_cluster_built_by_hand_is_imported_and_taken_over_on_postgresql_18() {
+    imported_and_taken_over_on(Postgres::V18, 90);
+}
+
+fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
+    let hosts = TestHosts::up_on(postgres, net, 2);
     build_by_hand(&hosts);
     let auto_conf = hosts.dir.join("node2/data/postgresql.auto.conf");
     assert!(
@@ -107,7 +116,7 @@ fn a_cluster_built_by_hand_is_imported_and_taken_over_without_a_clone_or_restart
     std::fs::write(
         home.join(".ssh/config"),
         format!(
-            "Host 127.0.89.*\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+            "Host 127.0.{net}.*\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
             hosts.dir.join("client/id_ed25519").display(),
             hosts.known_hosts().display()
         ),
