@@ -97,14 +97,23 @@ fn probe_node(name: &str, ssh_host: &str, login: &Login, os_user: &str) -> miett
     })
 }
 
+/// A mirror streaming from the primary, as the primary sees it.
+struct Walsender {
+    user: String,
+    address: String,
+    slot: Option<String>,
+    /// Its connection is encrypted.
+    tls: bool,
+}
+
 /// One member as found: how it runs, and what its server says.
 struct Found {
     postmaster: Postmaster,
     config_dir: String,
     in_recovery: bool,
     cluster_name: String,
-    /// On the primary: (user, client address, slot) of each walsender.
-    walsenders: Vec<(String, String, Option<String>)>,
+    /// On the primary: each walsender.
+    walsenders: Vec<Walsender>,
     /// On a mirror: the address it streams from, and its slot.
     upstream: Option<(String, Option<String>)>,
     max_slot_wal_keep_size: Option<String>,
@@ -172,13 +181,19 @@ fn explore(node: &Node, options: &AccessOptions, pg_port: Option<u16>) -> miette
     let keep: String = row.get(4);
     let walsenders = sql
         .query(
-            "SELECT r.usename::text, host(r.client_addr), s.slot_name::text
+            "SELECT r.usename::text, host(r.client_addr), s.slot_name::text,
+                    coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = r.pid), false)
              FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid
              WHERE r.client_addr IS NOT NULL ORDER BY r.client_addr",
             &[],
         )?
         .iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .map(|row| Walsender {
+            user: row.get(0),
+            address: row.get(1),
+            slot: row.get(2),
+            tls: row.get(3),
+        })
         .collect();
     let upstream = sql
         .query(
@@ -293,7 +308,7 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
             login.host
         ));
     }
-    let Some((user, _, _)) = primary.walsenders.first().cloned() else {
+    let Some(user) = primary.walsenders.first().map(|w| w.user.clone()) else {
         return Err(miette!(
             code = "import::no_mirrors",
             help = "start the mirrors so that they stream, then import again",
@@ -302,11 +317,16 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
         ));
     };
     let mut mirrors = Vec::new();
-    for (_, address, slot) in &primary.walsenders {
-        let ssh_host = ssh_host_of(address);
+    for walsender in &primary.walsenders {
+        let ssh_host = ssh_host_of(&walsender.address);
         let node = probe_node("mirror", &ssh_host, &login, &args.os_user)?;
         let found = explore(&node, options, None)?;
-        mirrors.push((address.clone(), ssh_host, slot.clone(), found));
+        mirrors.push((
+            walsender.address.clone(),
+            ssh_host,
+            walsender.slot.clone(),
+            found,
+        ));
     }
     // Where the mirrors reach the primary: its address for the others.
     let primary_host = mirrors
@@ -350,6 +370,11 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
         "Lines of {} that mirrorset did not write stay as they are; plan reports those that may decide replication before its own block.",
         primary.hba_file
     ));
+    if primary.walsenders.iter().any(|w| w.tls) {
+        notes.push(
+            "The mirrors stream over TLS now. With transport \"plain\" (this file's) they stay encrypted (sslmode=prefer) but no certificate is verified; to verify the primary's, set [replication] transport = \"tls\" with a [replication.tls] CA and each node's certificate (docs/cluster-file.md).".to_owned(),
+        );
+    }
     let imported = Imported {
         passphrase_env: format!(
             "{}_REPL_PASSPHRASE",

@@ -26,12 +26,39 @@ fn run(command: &mut Command) {
 
 /// Seed 004's steps on the test hosts: settings and a restart on the
 /// primary, its role, slot and md5 line, pg_basebackup -R onto the mirror.
-fn build_by_hand(hosts: &TestHosts) {
-    let settings = "\nwal_level = replica\nwal_log_hints = on\nmax_wal_senders = 10\nhot_standby_feedback = on\nwal_keep_size = '160MB'\n";
+fn build_by_hand(hosts: &TestHosts, tls: bool) {
+    let mut settings = "\nwal_level = replica\nwal_log_hints = on\nmax_wal_senders = 10\nhot_standby_feedback = on\nwal_keep_size = '160MB'\n".to_owned();
+    if tls {
+        // A self-signed certificate: libpq's default sslmode=prefer then encrypts.
+        let data = hosts.dir.join("node1/data");
+        run(Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "rsa:2048",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=node1",
+            "-keyout",
+            data.join("server.key").to_str().unwrap(),
+            "-out",
+            data.join("server.crt").to_str().unwrap(),
+        ]));
+        run(Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(data.join("server.key"))
+            .arg(data.join("server.crt")));
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key")));
+        settings.push_str("ssl = on\n");
+    }
     for node in 1..=2 {
         let conf = hosts.dir.join(format!("node{node}/etc/postgresql.conf"));
         let mut text = std::fs::read_to_string(&conf).unwrap();
-        text.push_str(settings);
+        text.push_str(&settings);
         std::fs::write(&conf, text).unwrap();
     }
     hosts.ctl("stop-pg", 1);
@@ -103,7 +130,9 @@ fn a_cluster_built_by_hand_is_imported_and_taken_over_on_postgresql_18() {
 
 fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
     let hosts = TestHosts::up_on(postgres, net, 2);
-    build_by_hand(&hosts);
+    // PostgreSQL 18 from PyPI has no OpenSSL: TLS on 15 only.
+    let tls = postgres == Postgres::V15;
+    build_by_hand(&hosts, tls);
     let auto_conf = hosts.dir.join("node2/data/postgresql.auto.conf");
     assert!(
         std::fs::read_to_string(&auto_conf)
@@ -139,6 +168,14 @@ fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
             imported.stdout
         );
     }
+    assert_eq!(
+        imported
+            .stdout
+            .contains("# The mirrors stream over TLS now."),
+        tls,
+        "{}",
+        imported.stdout
+    );
     let file = hosts.dir.join("imported.toml");
     std::fs::write(&file, &imported.stdout).unwrap();
     let file = file.to_str().unwrap();
