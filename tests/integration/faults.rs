@@ -457,11 +457,16 @@ fn sshd_killed_at(hosts: &TestHosts, host: u8, what: &str, primary: u8) -> Run {
 /// step finishes, no other starts, every lock is released, and apply says
 /// what was not done.
 fn interrupted_at(hosts: &TestHosts, node: &str, what: &str, primary: u8) -> Run {
+    interrupted_by("INT", hosts, node, what, primary)
+}
+
+/// The same with another signal: SIGTERM, as a service manager sends it.
+fn interrupted_by(signal: &str, hosts: &TestHosts, node: &str, what: &str, primary: u8) -> Run {
     let before = clusters(hosts);
     let mut step = String::new();
     let run = apply_with_fault_at(hosts, node, what, |number, pid| {
         step = number.to_owned();
-        send(pid, "INT");
+        send(pid, signal);
     });
     assert_eq!(run.code, Some(130), "{}", run.says());
     assert!(
@@ -580,7 +585,7 @@ fn sshd_killed_during_each_kind_of_step_fails_naming_the_node_and_a_rerun_conver
     assert_primary(&hosts, 1, 3, "after_promote_fault");
 }
 
-/// SIGINT during each kind of step finishes that step and stops (a
+/// SIGINT (or SIGTERM) during each kind of step finishes that step and stops (a
 /// switchover only once the new primary takes writes); a second signal
 /// stops at once, and ends the clone on the node with it.
 #[test]
@@ -594,8 +599,9 @@ fn sigint_during_each_kind_of_step_stops_after_it_and_a_second_one_ends_the_clon
     assert_no_clone_left(&hosts, 3);
     rerun_converges(&hosts);
 
+    // SIGTERM is the same request as SIGINT.
     set_work_mem(&hosts, "8MB");
-    interrupted_at(&hosts, "node1", "reload", 1);
+    interrupted_by("TERM", &hosts, "node1", "reload", 1);
     rerun_converges(&hosts);
 
     // Within a switchover's outage the interruption waits for the new primary.
