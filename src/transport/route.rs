@@ -52,42 +52,53 @@ pub struct Route {
     pub target: Hop,
 }
 
-/// The local user mirrorset runs as, for `Match localuser` and ssh's default User.
-fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_default()
-}
-
 impl Route {
     /// Reads ssh_config for the node's host and for each of its jump hosts.
     pub fn for_node(target: &SshTarget, access: &AccessOptions) -> Result<Self, String> {
-        let local = local_user();
-        let user = target.user.as_deref().unwrap_or(DEFAULT_USER);
+        // From the password database, as ssh takes it: $USER may be unset (cron, services).
+        let local = super::current_user();
         let options = HostOptions::read(Connection {
             host: &target.host,
-            user,
+            user: target.user.as_deref(),
             local_user: &local,
         });
         let home = home();
-        let node = resolve_target(target, &options, access, &home);
+        let node = resolve_target(target, &options, access, &home, &local);
         let mut jumps = Vec::new();
         for spec in jump_specs(&options)? {
-            let options = HostOptions::read(Connection {
-                host: &spec.host,
-                user: spec.user.as_deref().unwrap_or(&local),
-                local_user: &local,
-            });
-            jumps.push(resolve_jump(&spec, &options, access, &home, &local));
-            if jumps.len() > MAX_JUMPS {
-                return Err(format!("ProxyJump names more than {MAX_JUMPS} hosts"));
-            }
+            add_jump(&spec, access, &home, &local, &mut jumps)?;
         }
         Ok(Self {
             jumps,
             target: node,
         })
     }
+}
+
+/// A jump host, after the jump hosts its own ssh_config block names, as
+/// ssh reaches it (its ProxyJump followed too).
+fn add_jump(
+    spec: &JumpSpec,
+    access: &AccessOptions,
+    home: &Path,
+    local: &str,
+    jumps: &mut Vec<Hop>,
+) -> Result<(), String> {
+    if jumps.len() >= MAX_JUMPS {
+        return Err(format!(
+            "ProxyJump names more than {MAX_JUMPS} hosts on the way (a loop?)"
+        ));
+    }
+    let options = HostOptions::read(Connection {
+        host: &spec.host,
+        user: spec.user.as_deref(),
+        local_user: local,
+    });
+    for before in jump_specs(&options)? {
+        add_jump(&before, access, home, local, jumps)?;
+    }
+    jumps.push(resolve_jump(spec, &options, access, home, local));
+    Ok(())
 }
 
 fn home() -> PathBuf {
@@ -105,12 +116,23 @@ pub struct JumpSpec {
 }
 
 /// The jump hosts ssh_config names for a host, in order; `none` is none.
+/// As in ssh, the first of ProxyCommand and ProxyJump obtained decides; a
+/// ProxyCommand other than `none` is refused (mirrorset runs no local
+/// command to reach a node).
 pub fn jump_specs(options: &HostOptions) -> Result<Vec<JumpSpec>, String> {
-    let Some(value) = options.get("ProxyJump").and_then(<[String]>::first) else {
+    let decides = options.first_of(&["ProxyCommand", "ProxyJump"]);
+    let Some(keyword) = decides else {
         return Ok(Vec::new());
     };
+    let value = first(options, keyword).unwrap_or_default();
     if value.eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
+    }
+    if keyword == "ProxyCommand" {
+        let command = options.get("ProxyCommand").unwrap_or_default().join(" ");
+        return Err(format!(
+            "ProxyCommand {command:?} is not supported (mirrorset runs no local command to reach a node); use ProxyJump for a jump host"
+        ));
     }
     value.split(',').map(parse_jump).collect()
 }
@@ -162,6 +184,7 @@ pub fn resolve_target(
     options: &HostOptions,
     access: &AccessOptions,
     home: &Path,
+    local_user: &str,
 ) -> Hop {
     let user = target
         .user
@@ -173,13 +196,21 @@ pub fn resolve_target(
         .or_else(|| first(options, "Port").and_then(|p| p.parse().ok()))
         .unwrap_or(DEFAULT_PORT);
     let host_name = host_name(&target.host, options);
+    let tokens = Tokens {
+        home,
+        alias: &target.host,
+        host_name: &host_name,
+        port,
+        user: &user,
+        local_user,
+    };
     let identity_files = match &target.key {
         Some(key) => vec![key.clone()],
-        None => identity_files(options, home, &target.host, &user),
+        None => identity_files(options, &tokens),
     };
     let known_hosts = match &target.known_hosts {
         Some(file) => vec![file.clone()],
-        None => known_hosts_files(options, home, &target.host, &user),
+        None => known_hosts_files(options, &tokens),
     };
     Hop {
         alias: target.host.clone(),
@@ -214,12 +245,23 @@ pub fn resolve_jump(
         .port
         .or_else(|| first(options, "Port").and_then(|p| p.parse().ok()))
         .unwrap_or(DEFAULT_PORT);
+    let host_name = host_name(&spec.host, options);
+    let tokens = Tokens {
+        home,
+        alias: &spec.host,
+        host_name: &host_name,
+        port,
+        user: &user,
+        local_user,
+    };
+    let identity_files = identity_files(options, &tokens);
+    let known_hosts = known_hosts_files(options, &tokens);
     Hop {
         alias: spec.host.clone(),
-        host_name: host_name(&spec.host, options),
+        host_name,
         port,
-        identity_files: identity_files(options, home, &spec.host, &user),
-        known_hosts: known_hosts_files(options, home, &spec.host, &user),
+        identity_files,
+        known_hosts,
         user,
         identities_only: flag(options, "IdentitiesOnly"),
         key_named: false,
@@ -247,47 +289,77 @@ fn host_name(alias: &str, options: &HostOptions) -> String {
     }
 }
 
-/// `~`, `%d` (home), `%h` (the host as written), `%r` (remote user) and
-/// `%u` (local user) in a path, as ssh expands them in IdentityFile and
-/// UserKnownHostsFile.
-fn expand_path(path: &str, home: &Path, alias: &str, user: &str) -> PathBuf {
-    let home_text = home.display().to_string();
+/// What ssh's `%` tokens in IdentityFile and UserKnownHostsFile stand for.
+struct Tokens<'a> {
+    home: &'a Path,
+    /// `%n`: the host as written.
+    alias: &'a str,
+    /// `%h`: the host after HostName.
+    host_name: &'a str,
+    port: u16,
+    /// `%r`: the remote user.
+    user: &'a str,
+    /// `%u`: the local user.
+    local_user: &'a str,
+}
+
+/// `~`, `%d` (home), `%h`, `%n`, `%p`, `%r`, `%u` and `%%` in a path,
+/// expanded in one left-to-right pass as ssh does (so `%%h` is `%h`).
+fn expand_path(path: &str, tokens: &Tokens) -> PathBuf {
+    let home_text = tokens.home.display().to_string();
     let path = match path.strip_prefix("~/") {
         Some(rest) => format!("{home_text}/{rest}"),
         None if path == "~" => home_text.clone(),
         None => path.to_owned(),
     };
-    PathBuf::from(
-        path.replace("%d", &home_text)
-            .replace("%h", alias)
-            .replace("%r", user)
-            .replace("%u", &local_user())
-            .replace("%%", "%"),
-    )
+    let mut expanded = String::with_capacity(path.len());
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            expanded.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => expanded.push('%'),
+            Some('d') => expanded.push_str(&home_text),
+            Some('h') => expanded.push_str(tokens.host_name),
+            Some('n') => expanded.push_str(tokens.alias),
+            Some('p') => expanded.push_str(&tokens.port.to_string()),
+            Some('r') => expanded.push_str(tokens.user),
+            Some('u') => expanded.push_str(tokens.local_user),
+            // A token mirrorset does not know stays as written.
+            Some(other) => {
+                expanded.push('%');
+                expanded.push(other);
+            }
+            None => expanded.push('%'),
+        }
+    }
+    PathBuf::from(expanded)
 }
 
 /// Every IdentityFile of the blocks that apply, in order (ssh offers all).
-fn identity_files(options: &HostOptions, home: &Path, alias: &str, user: &str) -> Vec<PathBuf> {
+fn identity_files(options: &HostOptions, tokens: &Tokens) -> Vec<PathBuf> {
     options
         .all("IdentityFile")
         .iter()
         .filter(|path| !path.eq_ignore_ascii_case("none"))
-        .map(|path| expand_path(path, home, alias, user))
+        .map(|path| expand_path(path, tokens))
         .collect()
 }
 
 /// UserKnownHostsFile's files, else ~/.ssh/known_hosts. `none` alone
 /// leaves no file to record a key in: mirrorset keeps the default then.
-fn known_hosts_files(options: &HostOptions, home: &Path, alias: &str, user: &str) -> Vec<PathBuf> {
+fn known_hosts_files(options: &HostOptions, tokens: &Tokens) -> Vec<PathBuf> {
     let files: Vec<PathBuf> = options
         .get("UserKnownHostsFile")
         .unwrap_or_default()
         .iter()
         .filter(|path| !path.eq_ignore_ascii_case("none"))
-        .map(|path| expand_path(path, home, alias, user))
+        .map(|path| expand_path(path, tokens))
         .collect();
     if files.is_empty() {
-        vec![home.join(".ssh/known_hosts")]
+        vec![tokens.home.join(".ssh/known_hosts")]
     } else {
         files
     }
@@ -327,7 +399,7 @@ mod tests {
         HostOptions::evaluate(
             Connection {
                 host,
-                user: "postgres",
+                user: Some("postgres"),
                 local_user: "ops",
             },
             &[Source {
@@ -348,7 +420,7 @@ mod tests {
         }
     }
 
-    const CONFIG: &str = "Host db1\n  HostName 10.0.0.1\n  User admin\n  Port 2222\n  IdentityFile ~/.ssh/id_db\n  IdentityFile %d/.ssh/id_%h\n  IdentitiesOnly yes\n  UserKnownHostsFile ~/.ssh/known_db /etc/ssh/known_all\n  StrictHostKeyChecking accept-new\n  ConnectTimeout 3\n  ProxyJump ops@bastion:2200,[2001:db8::9]\nHost *\n  User fallback\n";
+    const CONFIG: &str = "Host db1\n  HostName 10.0.0.1\n  User admin\n  Port 2222\n  IdentityFile ~/.ssh/id_db\n  IdentityFile %d/.ssh/id_%n_%h_%p_%r_%u_%%h\n  IdentitiesOnly yes\n  UserKnownHostsFile ~/.ssh/known_db /etc/ssh/known_all\n  StrictHostKeyChecking accept-new\n  ConnectTimeout 3\n  ProxyJump ops@bastion:2200,[2001:db8::9]\nHost *\n  User fallback\n";
 
     #[test]
     fn ssh_config_decides_what_the_cluster_file_leaves_open() {
@@ -358,6 +430,7 @@ mod tests {
             &options("db1", CONFIG),
             &AccessOptions::default(),
             home,
+            "ops",
         );
         assert_eq!(
             hop,
@@ -368,7 +441,8 @@ mod tests {
                 user: "admin".into(),
                 identity_files: vec![
                     "/home/ops/.ssh/id_db".into(),
-                    "/home/ops/.ssh/id_db1".into()
+                    // %h is the host after HostName, %n as written; %%h is a literal %h.
+                    "/home/ops/.ssh/id_db1_10.0.0.1_2222_admin_ops_%h".into()
                 ],
                 identities_only: true,
                 key_named: false,
@@ -411,7 +485,13 @@ mod tests {
             connect_timeout: Some(Duration::from_secs(30)),
             accept_new_host_keys: false,
         };
-        let hop = resolve_target(&named, &options("db1", CONFIG), &access, Path::new("/h"));
+        let hop = resolve_target(
+            &named,
+            &options("db1", CONFIG),
+            &access,
+            Path::new("/h"),
+            "ops",
+        );
         assert_eq!(
             (hop.port, hop.user.as_str(), hop.host_name.as_str()),
             (22, "postgres", "10.0.0.1")
@@ -428,6 +508,7 @@ mod tests {
             &options("10.0.0.7", ""),
             &AccessOptions::default(),
             Path::new("/home/ops"),
+            "ops",
         );
         assert_eq!(
             (hop.host_name.as_str(), hop.port, hop.user.as_str()),
@@ -482,6 +563,12 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        // The first of ProxyCommand and ProxyJump decides, as in ssh.
+        let text = "Host x\n  ProxyCommand none\nHost *\n  ProxyJump bastion\n";
+        assert!(jump_specs(&options("x", text)).unwrap().is_empty());
+        let text = "Host x\n  ProxyCommand ssh -W %h:%p bastion\n";
+        let refused = jump_specs(&options("x", text)).unwrap_err();
+        assert!(refused.contains("use ProxyJump"), "{refused}");
         for bad in ["@host", "host:0", "host:port", "", "a b"] {
             assert!(parse_jump(bad).is_err(), "{bad:?}");
         }

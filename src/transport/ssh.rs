@@ -233,10 +233,19 @@ fn forward(
         target: format!("{}:{}", hop.host_name, hop.port),
         reason,
     };
+    // The jump host may wait long on a target that drops packets: the
+    // hop's ConnectTimeout bounds it, as in ssh.
+    jump.session.set_timeout(
+        hop.connect_timeout
+            .as_millis()
+            .try_into()
+            .unwrap_or(u32::MAX),
+    );
     let channel = jump
         .session
         .channel_direct_tcpip(&hop.host_name, hop.port, None)
         .map_err(|e| refused(e.message().to_owned()))?;
+    jump.session.set_timeout(0);
     let (ours, theirs) = UnixStream::pair().map_err(|e| refused(e.to_string()))?;
     ours.set_nonblocking(true)
         .map_err(|e| refused(e.to_string()))?;
@@ -301,12 +310,17 @@ fn authenticate(
             Err(error) => tried.push(format!("key {}: {}", key.display(), error.message())),
         }
     }
-    // An encrypted key (or none named) is used through the agent, unless
-    // ssh_config says IdentitiesOnly.
-    if hop.identities_only && !hop.identity_files.is_empty() {
-        tried.push("IdentitiesOnly: not the ssh-agent's keys".to_owned());
-    } else if std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        match agent_login(session, user) {
+    // An encrypted key (or none named) is used through the agent; under
+    // IdentitiesOnly only the agent's copies of the named keys, as in ssh.
+    let only: Option<Vec<Vec<u8>>> =
+        (hop.identities_only && !hop.identity_files.is_empty()).then(|| {
+            hop.identity_files
+                .iter()
+                .filter_map(|key| public_blob(key))
+                .collect()
+        });
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match agent_login(session, user, only.as_deref()) {
             Ok(true) => return Ok(()),
             Ok(false) => tried.push("ssh-agent: no identity accepted".to_owned()),
             Err(error) => tried.push(format!("ssh-agent: {}", error.message())),
@@ -322,11 +336,31 @@ fn authenticate(
     })
 }
 
-fn agent_login(session: &Session, user: &str) -> Result<bool, ssh2::Error> {
+/// The key blob of `<key>.pub`, as the agent lists it.
+fn public_blob(key: &std::path::Path) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let mut public = key.as_os_str().to_owned();
+    public.push(".pub");
+    let text = std::fs::read_to_string(public).ok()?;
+    let encoded = text.split_whitespace().nth(1)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+}
+
+/// Logs in with the agent's identities, or only those whose blob is in `only`.
+fn agent_login(
+    session: &Session,
+    user: &str,
+    only: Option<&[Vec<u8>]>,
+) -> Result<bool, ssh2::Error> {
     let mut agent = session.agent()?;
     agent.connect()?;
     agent.list_identities()?;
     for identity in agent.identities()? {
+        if only.is_some_and(|blobs| !blobs.iter().any(|blob| blob.as_slice() == identity.blob())) {
+            continue;
+        }
         if agent.userauth(user, &identity).is_ok() && session.authenticated() {
             return Ok(true);
         }

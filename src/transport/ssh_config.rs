@@ -31,8 +31,10 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 pub struct Connection<'a> {
     /// The host as written for the node: what `Host` patterns match.
     pub host: &'a str,
-    /// The remote login user (`Match user`).
-    pub user: &'a str,
+    /// The remote login user when the cluster file names it (as `ssh -l`
+    /// would); else `Match user` sees User as obtained so far, else the
+    /// local user, as ssh does.
+    pub user: Option<&'a str>,
     /// The local user running mirrorset (`Match localuser`).
     pub local_user: &'a str,
 }
@@ -50,6 +52,8 @@ pub struct Source {
 pub struct HostOptions {
     /// Lowercase keyword → the arguments of each line that set it, in order.
     values: HashMap<String, Vec<Vec<String>>>,
+    /// Keywords in the order they were first obtained.
+    order: Vec<String>,
 }
 
 impl HostOptions {
@@ -87,9 +91,24 @@ impl HostOptions {
             connection,
             options: Self::default(),
             include,
+            final_pass: false,
+            final_named: false,
         };
         for source in sources {
             reading.file(&source.text, &source.include_base, 0);
+        }
+        // ssh reads everything again for `Match final` blocks: what the
+        // first pass set stays (first value wins), the rest may be set now.
+        if reading.final_named {
+            let first = std::mem::take(&mut reading.options);
+            reading.final_pass = true;
+            for source in sources {
+                reading.file(&source.text, &source.include_base, 0);
+            }
+            let second = std::mem::replace(&mut reading.options, first);
+            for (keyword, lines) in second.values {
+                reading.options.values.entry(keyword).or_insert(lines);
+            }
         }
         reading.options
     }
@@ -115,6 +134,17 @@ impl HostOptions {
             .collect()
     }
 
+    /// Which of `keywords` was obtained first, if any: ssh lets the first
+    /// of ProxyCommand and ProxyJump decide, the other is then ignored.
+    pub fn first_of<'k>(&self, keywords: &[&'k str]) -> Option<&'k str> {
+        self.order.iter().find_map(|obtained| {
+            keywords
+                .iter()
+                .copied()
+                .find(|keyword| keyword.eq_ignore_ascii_case(obtained))
+        })
+    }
+
     /// `HashKnownHosts yes`: new known_hosts lines name the host hashed.
     pub fn hash_known_hosts(&self) -> bool {
         self.flag("HashKnownHosts")
@@ -132,7 +162,12 @@ fn read_includes(pattern: &Path) -> Vec<String> {
     let Some(pattern) = pattern.to_str() else {
         return Vec::new();
     };
-    let Ok(paths) = glob::glob(pattern) else {
+    // As glob(3) in ssh: `*` does not match a leading dot (editor backups).
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..glob::MatchOptions::new()
+    };
+    let Ok(paths) = glob::glob_with(pattern, options) else {
         return Vec::new();
     };
     let mut paths: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
@@ -147,6 +182,9 @@ struct Reading<'c, 'i> {
     connection: Connection<'c>,
     options: HostOptions,
     include: &'i mut dyn FnMut(&Path) -> Vec<String>,
+    /// The second pass ssh makes when a `Match final` exists.
+    final_pass: bool,
+    final_named: bool,
 }
 
 impl Reading<'_, '_> {
@@ -165,6 +203,9 @@ impl Reading<'_, '_> {
                 }
                 "include" => {}
                 _ if active => {
+                    if !self.options.values.contains_key(&keyword) {
+                        self.options.order.push(keyword.clone());
+                    }
                     self.options
                         .values
                         .entry(keyword)
@@ -206,8 +247,12 @@ impl Reading<'_, '_> {
         positive
     }
 
-    /// `Match` criteria, all of which must hold; `!` negates one.
-    fn match_applies(&self, arguments: &[String]) -> bool {
+    /// `Match` criteria, all of which must hold; `!` negates one. A block
+    /// with a criterion mirrorset cannot decide (`exec`: it runs nothing
+    /// from ssh_config; `localnetwork`, `tagged`) never applies, negated
+    /// or not. `final` holds only in the second pass, as in ssh;
+    /// `canonical` never (mirrorset does not canonicalize host names).
+    fn match_applies(&mut self, arguments: &[String]) -> bool {
         let mut arguments = arguments.iter();
         let mut all = true;
         while let Some(criterion) = arguments.next() {
@@ -216,7 +261,11 @@ impl Reading<'_, '_> {
                 None => (false, criterion.to_ascii_lowercase()),
             };
             let holds = match criterion.as_str() {
-                "all" | "final" => true,
+                "all" => true,
+                "final" => {
+                    self.final_named = true;
+                    self.final_pass
+                }
                 "canonical" => false,
                 "host" | "originalhost" | "user" | "localuser" => {
                     let Some(list) = arguments.next() else {
@@ -225,21 +274,31 @@ impl Reading<'_, '_> {
                     let subject = match criterion.as_str() {
                         "host" => self.host_name(),
                         "originalhost" => self.connection.host.to_owned(),
-                        "user" => self.connection.user.to_owned(),
+                        "user" => self.user(),
                         _ => self.connection.local_user.to_owned(),
                     };
                     match_list(&subject, list) == ListMatch::Positive
                 }
                 // exec, localnetwork, tagged, and any other criterion with
                 // an argument: undecidable here, so the block does not apply.
-                _ => {
-                    arguments.next();
-                    false
-                }
+                _ => return false,
             };
             all &= holds != negated;
         }
         all
+    }
+
+    /// The user `Match user` tests.
+    fn user(&self) -> String {
+        match self.connection.user {
+            Some(user) => user.to_owned(),
+            None => self
+                .options
+                .get("User")
+                .and_then(<[String]>::first)
+                .cloned()
+                .unwrap_or_else(|| self.connection.local_user.to_owned()),
+        }
     }
 
     /// The name `Match host` tests: HostName as obtained so far (`%h` is
@@ -263,7 +322,7 @@ fn expand_tilde(path: &str) -> PathBuf {
 }
 
 /// `Keyword arg …` or `Keyword=arg …`: the lowercase keyword and its
-/// arguments, `"…"` quoting spaces, a `#` word ending the line. None for
+/// arguments, `"…"` or `'…'` quoting spaces, a `#` word ending the line. None for
 /// blank lines and comments.
 fn split_line(line: &str) -> Option<(String, Vec<String>)> {
     let line = line.trim_start();
@@ -291,14 +350,19 @@ fn words(text: &str) -> Vec<String> {
             _ => {}
         }
         let mut word = String::new();
-        let mut quoted = false;
+        // As argv_split in ssh: '…' and "…" quote; a backslash escapes a
+        // quote, a backslash, or (unquoted) a space.
+        let mut quote: Option<char> = None;
         while let Some(c) = chars.next() {
             match c {
-                '"' => quoted = !quoted,
-                '\\' if matches!(chars.peek(), Some('"' | '\\')) => {
+                '\\' if matches!(chars.peek(), Some('\'' | '"' | '\\'))
+                    || (quote.is_none() && chars.peek() == Some(&' ')) =>
+                {
                     word.extend(chars.next());
                 }
-                c if c.is_whitespace() && !quoted => break,
+                '\'' | '"' if quote.is_none() => quote = Some(c),
+                c if Some(c) == quote => quote = None,
+                c if c.is_whitespace() && quote.is_none() => break,
                 c => word.push(c),
             }
         }
@@ -312,7 +376,7 @@ mod tests {
 
     const CONNECTION: Connection<'static> = Connection {
         host: "db1.example.com",
-        user: "postgres",
+        user: Some("postgres"),
         local_user: "ops",
     };
 
@@ -395,10 +459,14 @@ mod tests {
         assert!(decide("originalhost db1 user postgres"));
         assert!(!decide("originalhost db1 user root"));
         assert!(decide("localuser ops"));
+        // `final` blocks apply in ssh's second pass, after everything else.
         assert!(decide("final"));
+        let text = "Match final\n HashKnownHosts yes\nHost *\n HashKnownHosts no\n";
+        assert!(!hashed("db1", &[text]));
         assert!(!decide("canonical"));
+        // Undecidable here: the block never applies, negated or not.
         assert!(!decide("exec \"true\""));
-        assert!(decide("!exec \"true\""));
+        assert!(!decide("!exec \"true\""));
         assert!(!decide("localnetwork 10.0.0.0/8"));
         // `Match host` sees HostName as obtained so far.
         let text =
@@ -433,7 +501,54 @@ mod tests {
     }
 
     #[test]
+    fn match_user_sees_the_user_obtained_so_far_unless_the_cluster_file_names_one() {
+        let text = "Host db*\n User admin\nMatch user admin\n HashKnownHosts yes\n";
+        let evaluate = |user| {
+            HostOptions::evaluate(
+                Connection {
+                    host: "db1",
+                    user,
+                    local_user: "ops",
+                },
+                &[Source {
+                    text: text.to_owned(),
+                    include_base: PathBuf::from("/home/ops/.ssh"),
+                }],
+                &mut |_| Vec::new(),
+            )
+            .hash_known_hosts()
+        };
+        assert!(evaluate(None));
+        assert!(!evaluate(Some("postgres")));
+    }
+
+    #[test]
+    fn proxy_command_and_proxy_jump_first_obtained_decides() {
+        let options = options(
+            "db1",
+            &["Host db1\n ProxyCommand none\nHost *\n ProxyJump bastion\n"],
+        );
+        assert_eq!(
+            options.first_of(&["ProxyCommand", "ProxyJump"]),
+            Some("ProxyCommand")
+        );
+        let options = super::HostOptions::default();
+        assert_eq!(options.first_of(&["ProxyCommand", "ProxyJump"]), None);
+    }
+
+    #[test]
     fn lines_split_as_ssh_splits_them() {
+        assert_eq!(
+            split_line("IdentityFile '/keys/my key' ~/.ssh/other\\ key \"a\\\"b\""),
+            Some((
+                "identityfile".to_owned(),
+                vec![
+                    "/keys/my key".to_owned(),
+                    "~/.ssh/other key".to_owned(),
+                    "a\"b".to_owned()
+                ]
+            ))
+        );
         assert_eq!(split_line("   # a comment"), None);
         assert_eq!(split_line(""), None);
         assert_eq!(

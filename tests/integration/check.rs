@@ -227,6 +227,52 @@ fn the_ssh_agent_is_used_when_no_key_is_named() {
         "{}",
         output.stdout
     );
+
+    // IdentitiesOnly with an IdentityFile that only the agent can open (a
+    // passphrase-protected copy): the agent's copy of that key logs in, as
+    // with ssh; an IdentityFile of another key keeps the agent's keys out.
+    let ssh_dir = home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let locked = ssh_dir.join("id_locked");
+    std::fs::copy(hosts.dir.join("client/id_ed25519"), &locked).unwrap();
+    std::fs::copy(
+        hosts.dir.join("client/id_ed25519.pub"),
+        ssh_dir.join("id_locked.pub"),
+    )
+    .unwrap();
+    let encrypted = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", "", "-N", "a passphrase", "-f"])
+        .arg(&locked)
+        .output()
+        .unwrap();
+    assert!(encrypted.status.success(), "{encrypted:?}");
+    let other = ssh_dir.join("id_other");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    for (identity, status) in [(&locked, 0), (&other, 1)] {
+        std::fs::write(
+            ssh_dir.join("config"),
+            format!("IdentitiesOnly yes\nIdentityFile {}\n", identity.display()),
+        )
+        .unwrap();
+        let output = Test::new()
+            .env("SSH_AUTH_SOCK", socket.to_str().unwrap())
+            .env("HOME", home.to_str().unwrap())
+            .args(["check", file.to_str().unwrap()])
+            .status(status)
+            .run();
+        if status == 1 {
+            assert!(
+                output.stdout.contains("ssh-agent: no identity accepted"),
+                "{}",
+                output.stdout
+            );
+        }
+    }
 }
 
 /// A host key marked `@revoked` in known_hosts is refused, as OpenSSH
