@@ -10,8 +10,8 @@ use miette::{IntoDiagnostic, miette};
 
 use crate::facts::discovery::{self, Postmaster};
 use crate::model::{
-    Access, ClusterName, Node, NodeName, NodeState, PostgresLayout, ServiceControl, SlotName,
-    SshTarget,
+    Access, ClusterName, Node, NodeName, NodeState, PostgresLayout, RoleName, ServiceControl,
+    SlotName, SshTarget,
 };
 use crate::render::import::{Imported, ImportedNode, cluster_file};
 use crate::transport::{self, AccessOptions, RemoteCommand, SqlSession};
@@ -104,6 +104,8 @@ struct Walsender {
     slot: Option<String>,
     /// Its connection is encrypted.
     tls: bool,
+    /// It logs in as a superuser.
+    superuser: bool,
 }
 
 /// One member as found: how it runs, and what its server says.
@@ -124,10 +126,17 @@ struct Found {
 
 fn explore(node: &Node, options: &AccessOptions, pg_port: Option<u16>) -> miette::Result<Found> {
     let transport = transport::open(node, options)?;
+    let place = transport
+        .exec(&RemoteCommand::new("sh").args(["-c", discovery::WHERE]))?
+        .stdout_text();
+    let mut place = place.lines();
+    let hostname = place.next().unwrap_or_default().trim().to_owned();
+    let reached = place.next().unwrap_or_default().trim().to_owned();
     let output = transport.exec_as_postgres(RemoteCommand::new("sh").args([
         "-c",
         discovery::SCRIPT,
         "mirrorset-discover",
+        &reached,
     ]))?;
     let mut servers = discovery::parse(&output.stdout_text()).on_reached_address();
     if let Some(port) = pg_port {
@@ -159,11 +168,6 @@ fn explore(node: &Node, options: &AccessOptions, pg_port: Option<u16>) -> miette
             ));
         }
     };
-    let hostname = transport
-        .exec(&RemoteCommand::new("uname").arg("-n"))?
-        .stdout_text()
-        .trim()
-        .to_owned();
     let mut layout = node.postgres.clone();
     layout.port = postmaster.port;
     if let Some(socket_dir) = &postmaster.socket_dir {
@@ -181,10 +185,17 @@ fn explore(node: &Node, options: &AccessOptions, pg_port: Option<u16>) -> miette
     let keep: String = row.get(4);
     let walsenders = sql
         .query(
+            // Physical streaming only: logical subscribers, pg_receivewal
+            // and a running pg_basebackup are WAL senders too, not mirrors.
             "SELECT r.usename::text, host(r.client_addr), s.slot_name::text,
-                    coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = r.pid), false)
-             FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid
-             WHERE r.client_addr IS NOT NULL ORDER BY r.client_addr",
+                    coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = r.pid), false),
+                    coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = r.usename), false)
+             FROM pg_stat_replication r
+             JOIN pg_stat_activity a ON a.pid = r.pid AND a.datname IS NULL
+             LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid
+             WHERE r.client_addr IS NOT NULL AND r.state IN ('streaming', 'catchup')
+               AND r.application_name NOT IN ('pg_receivewal', 'pg_basebackup')
+             ORDER BY r.client_addr",
             &[],
         )?
         .iter()
@@ -193,6 +204,7 @@ fn explore(node: &Node, options: &AccessOptions, pg_port: Option<u16>) -> miette
             address: row.get(1),
             slot: row.get(2),
             tls: row.get(3),
+            superuser: row.get(4),
         })
         .collect();
     let upstream = sql
@@ -274,6 +286,7 @@ fn imported_node(
         log_file: postmaster.log_file.clone(),
         service,
         listen_addresses: kept_listen_addresses(&found.listen_addresses, host),
+        ssh_port: None,
     }
 }
 
@@ -299,6 +312,12 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
             .unwrap_or_else(|| address.to_owned())
     };
     let primary_node = probe_node("primary", &login.host, &login, &args.os_user)?;
+    // The port given is the primary's SSH port; the mirrors' is ssh_config's.
+    let mirror_login = Login {
+        user: login.user.clone(),
+        host: login.host.clone(),
+        port: None,
+    };
     let primary = explore(&primary_node, options, args.pg_port)?;
     if primary.in_recovery {
         return Err(miette!(
@@ -308,7 +327,7 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
             login.host
         ));
     }
-    let Some(user) = primary.walsenders.first().map(|w| w.user.clone()) else {
+    let Some(streaming_as) = primary.walsenders.first() else {
         return Err(miette!(
             code = "import::no_mirrors",
             help = "start the mirrors so that they stream, then import again",
@@ -316,11 +335,36 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
             login.host
         ));
     };
+    let mut notes = Vec::new();
+    // mirrorset makes its replication role NOSUPERUSER and sets its
+    // password: taking over a superuser (or a name it cannot manage) would
+    // change it, so the file names a role of mirrorset's own instead.
+    let user = if streaming_as.superuser || RoleName::new(&streaming_as.user).is_err() {
+        notes.push(format!(
+            "The mirrors stream as {}, {}: mirrorset would take that role over (NOSUPERUSER, its password). This file names a role of its own instead, replicator: the takeover creates it, and the mirrors switch to it.",
+            streaming_as.user,
+            if streaming_as.superuser {
+                "a superuser"
+            } else {
+                "a name mirrorset does not manage (lowercase a-z, 0-9, _)"
+            }
+        ));
+        "replicator".to_owned()
+    } else {
+        streaming_as.user.clone()
+    };
     let mut mirrors = Vec::new();
     for walsender in &primary.walsenders {
         let ssh_host = ssh_host_of(&walsender.address);
-        let node = probe_node("mirror", &ssh_host, &login, &args.os_user)?;
+        let node = probe_node("mirror", &ssh_host, &mirror_login, &args.os_user)?;
         let found = explore(&node, options, None)?;
+        if !found.in_recovery {
+            notes.push(format!(
+                "{} ({ssh_host}) receives WAL from the primary but is not a standby: left out.",
+                walsender.address
+            ));
+            continue;
+        }
         mirrors.push((
             walsender.address.clone(),
             ssh_host,
@@ -346,14 +390,9 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
         .or_else(|| Some(primary.cluster_name.clone()).filter(|n| ClusterName::new(n).is_ok()))
         .unwrap_or_else(|| "imported".to_owned());
     ClusterName::new(&cluster).map_err(|e| miette!(code = "import::usage", "--name: {e}"))?;
-    let mut nodes = vec![imported_node(
-        &names[0],
-        &primary_host,
-        &login.host,
-        &primary,
-        None,
-    )];
-    let mut notes = Vec::new();
+    let mut primary_entry = imported_node(&names[0], &primary_host, &login.host, &primary, None);
+    primary_entry.ssh_port = login.port;
+    let mut nodes = vec![primary_entry];
     for ((address, ssh_host, slot, found), name) in mirrors.iter().zip(&names[1..]) {
         let slot = slot
             .clone()
@@ -386,7 +425,6 @@ pub fn import(args: &ImportArgs, options: &AccessOptions) -> miette::Result<Exit
         replication_user: user,
         max_slot_wal_keep_size: primary.max_slot_wal_keep_size.clone(),
         ssh_user: login.user.clone(),
-        ssh_port: login.port,
         nodes,
         notes,
     };

@@ -7,9 +7,10 @@
 /// Finds every postmaster the PostgreSQL OS user can see: its pid, data
 /// dir, port, socket dir, listen address, binary, the file its output goes
 /// to (pg_ctl -l) and the systemd unit it runs in, one `key value` line
-/// each; first, the address the SSH session reached (`reached`).
-pub const SCRIPT: &str = r#"set -- $SSH_CONNECTION
-printf 'reached %s\n' "$3"
+/// each; first the address the SSH session reached, given as `$1`
+/// (read by [`WHERE`] as the login user: a switch to the PostgreSQL user
+/// clears the environment that says it).
+pub const SCRIPT: &str = r#"printf 'reached %s\n' "$1"
 for proc in /proc/[0-9]*; do
   pid=${proc#/proc/}
   cwd=$(readlink "$proc/cwd" 2>/dev/null) || continue
@@ -24,6 +25,13 @@ for proc in /proc/[0-9]*; do
   printf 'log %s\n' "$(readlink "$proc/fd/2" 2>/dev/null)"
   printf 'unit %s\n' "$(grep -o '[^/]*\.service' "$proc/cgroup" 2>/dev/null | tail -n 1)"
 done
+"#;
+
+/// The machine's name, then the address the SSH session reached
+/// (`$SSH_CONNECTION`'s third field), one per line; run as the login user.
+pub const WHERE: &str = r#"uname -n
+set -- $SSH_CONNECTION
+printf '%s\n' "$3"
 "#;
 
 /// One running server as the machine shows it.

@@ -18,7 +18,6 @@ pub struct Imported {
     /// The primary's max_slot_wal_keep_size; None when it has no limit.
     pub max_slot_wal_keep_size: Option<String>,
     pub ssh_user: Option<String>,
-    pub ssh_port: Option<u16>,
     pub nodes: Vec<ImportedNode>,
     /// Worth a comment at the top: what import saw and left alone.
     pub notes: Vec<String>,
@@ -43,6 +42,8 @@ pub struct ImportedNode {
     pub service: Option<String>,
     /// Its own listen_addresses, kept when it already lets the members in.
     pub listen_addresses: Option<String>,
+    /// The SSH port import logged in at, when given.
+    pub ssh_port: Option<u16>,
 }
 
 /// Debian's cluster for `config_dir`, when data and bin dirs are its own:
@@ -120,14 +121,9 @@ pub fn cluster_file(imported: &Imported) -> String {
     comment_before(&mut replication, &words);
     document.insert("replication", Item::Table(replication));
 
-    if imported.ssh_user.is_some() || imported.ssh_port.is_some() {
+    if let Some(user) = &imported.ssh_user {
         let mut ssh = Table::new();
-        if let Some(user) = &imported.ssh_user {
-            ssh.insert("user", value(user));
-        }
-        if let Some(port) = imported.ssh_port {
-            ssh.insert("port", value(i64::from(port)));
-        }
+        ssh.insert("user", value(user));
         let mut defaults = Table::new();
         defaults.set_implicit(true);
         defaults.insert("ssh", Item::Table(ssh));
@@ -144,6 +140,11 @@ pub fn cluster_file(imported: &Imported) -> String {
         }
         if let Some(slot) = &node.slot {
             table.insert("slot", value(slot));
+        }
+        if let Some(port) = node.ssh_port {
+            let mut ssh = InlineTable::new();
+            ssh.insert("port", Value::from(i64::from(port)));
+            table.insert("ssh", value(ssh));
         }
         let mut postgres = InlineTable::new();
         if debian_default(node) {
@@ -198,11 +199,14 @@ mod tests {
             log_file: Some("/opt/mfa/mfadb/pg log.log".into()),
             service: None,
             listen_addresses: Some("*".into()),
+            ssh_port: None,
         }
     }
 
     #[test]
     fn a_found_cluster_becomes_a_file_validate_accepts() {
+        let mut primary = node("prod", "192.168.1.1");
+        primary.ssh_port = Some(2222);
         let mut mirror = node("dr", "192.168.1.2");
         mirror.slot = Some("dr_slot".into());
         mirror.ssh_host = Some("dr-mgmt".into());
@@ -218,8 +222,7 @@ mod tests {
             passphrase_env: "MFA_REPL_PASSPHRASE".into(),
             max_slot_wal_keep_size: None,
             ssh_user: Some("postgres".into()),
-            ssh_port: None,
-            nodes: vec![node("prod", "192.168.1.1"), mirror, debian],
+            nodes: vec![primary, mirror, debian],
             notes: vec!["pg_hba.conf on prod has md5 lines for replicamfa: left alone.".into()],
         };
         let text = cluster_file(&imported);
@@ -227,6 +230,10 @@ mod tests {
         let cluster = crate::config::parse(std::path::Path::new("imported.toml"), text.clone())
             .unwrap_or_else(|problems| panic!("{problems:?}\n{text}"));
         assert_eq!(cluster.primary.as_str(), "prod");
+        assert_eq!(
+            (cluster.nodes[0].ssh.port, cluster.nodes[1].ssh.port),
+            (Some(2222), None)
+        );
         assert_eq!(cluster.nodes[1].slot.as_str(), "dr_slot");
         assert_eq!(
             cluster.nodes[0].postgres.log_file,

@@ -26,7 +26,7 @@ fn run(command: &mut Command) {
 
 /// Seed 004's steps on the test hosts: settings and a restart on the
 /// primary, its role, slot and md5 line, pg_basebackup -R onto the mirror.
-fn build_by_hand(hosts: &TestHosts, tls: bool) {
+fn build_by_hand(hosts: &TestHosts, tls: bool, superuser: bool) {
     let mut settings = "\nwal_level = replica\nwal_log_hints = on\nmax_wal_senders = 10\nhot_standby_feedback = on\nwal_keep_size = '160MB'\n".to_owned();
     if tls {
         // A self-signed certificate: libpq's default sslmode=prefer then encrypts.
@@ -63,9 +63,10 @@ fn build_by_hand(hosts: &TestHosts, tls: bool) {
     }
     hosts.ctl("stop-pg", 1);
     hosts.ctl("start-pg", 1);
+    let superuser = if superuser { " SUPERUSER" } else { "" };
     hosts.psql(
         1,
-        &format!("CREATE ROLE replicamfa LOGIN REPLICATION PASSWORD '{PASSWORD}'"),
+        &format!("CREATE ROLE replicamfa LOGIN REPLICATION{superuser} PASSWORD '{PASSWORD}'"),
     );
     hosts.psql(1, "SELECT pg_create_physical_replication_slot('dr_slot')");
     let hba = hosts.dir.join("node1/etc/pg_hba.conf");
@@ -130,9 +131,11 @@ fn a_cluster_built_by_hand_is_imported_and_taken_over_on_postgresql_18() {
 
 fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
     let hosts = TestHosts::up_on(postgres, net, 2);
-    // PostgreSQL 18 from PyPI has no OpenSSL: TLS on 15 only.
+    // PostgreSQL 18 from PyPI has no OpenSSL: TLS on 15 only. On 18 the
+    // mirrors stream as a superuser, which mirrorset does not take over.
     let tls = postgres == Postgres::V15;
-    build_by_hand(&hosts, tls);
+    let superuser = postgres == Postgres::V18;
+    build_by_hand(&hosts, tls, superuser);
     let auto_conf = hosts.dir.join("node2/data/postgresql.auto.conf");
     assert!(
         std::fs::read_to_string(&auto_conf)
@@ -156,8 +159,21 @@ fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
     let source = format!("postgres@{}", hosts.addr(1));
     let imported = mirrorset(home, &["import", &source, "--name", "seed004"], 0);
     assert!(!imported.stdout.contains(PASSWORD) && !imported.stderr.contains(PASSWORD));
+    let user = if superuser {
+        "user = \"replicator\""
+    } else {
+        "user = \"replicamfa\""
+    };
+    assert_eq!(
+        imported
+            .stdout
+            .contains("# The mirrors stream as replicamfa, a superuser"),
+        superuser,
+        "{}",
+        imported.stdout
+    );
     for expected in [
-        "user = \"replicamfa\"",
+        user,
         "passphrase = { env = \"SEED004_REPL_PASSPHRASE\" }",
         "slot = \"dr_slot\"",
         "primary = \"db1\"",
@@ -233,6 +249,23 @@ fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
         converged.stdout.contains("No changes"),
         "{}",
         converged.stdout
+    );
+    let streaming_as = if superuser {
+        "replicator"
+    } else {
+        "replicamfa"
+    };
+    assert_eq!(
+        hosts.psql(1, "SELECT usename FROM pg_stat_replication"),
+        streaming_as
+    );
+    // The superuser is left as it was.
+    assert_eq!(
+        hosts.psql(
+            1,
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'replicamfa'"
+        ),
+        if superuser { "t" } else { "f" }
     );
     for node in 1..=2 {
         let auto_conf = hosts
