@@ -27,7 +27,7 @@ tmp=$1.mirrorset-copy
 got=$(sha256sum < "$tmp" | cut -d' ' -f1)
 if [ "$got" != "$2" ]; then rm -f -- "$tmp"; echo "sha256 $got, planned $2" >&2; exit 3; fi
 chmod "$3" -- "$tmp"
-chown -- "$6" "$tmp"
+chown -- "$6" "$tmp" || { rm -f -- "$tmp"; echo "cannot give the copy to $6" >&2; exit 4; }
 if [ -e "$1" ] && [ "$4" = keep ]; then cp -p -- "$1" "$1.mirrorset-$5"; fi
 sync -- "$tmp" 2>/dev/null || true
 mv -f -- "$tmp" "$1"
@@ -112,6 +112,16 @@ impl Applier<'_> {
         } else {
             target.exec(&finish)?
         };
+        if finished.status == Some(4) {
+            return Err(self.failed(
+                name,
+                format!(
+                    "{}: {}; nothing was replaced (does that user exist on {name}?)",
+                    copy.path,
+                    finished.failure_reason()
+                ),
+            ));
+        }
         if !finished.success() {
             return Err(self.failed(
                 name,

@@ -330,7 +330,10 @@ impl Applier<'_> {
                 }
                 continue;
             }
-            if self.options.interrupted.load(Ordering::Relaxed) {
+            let first = stage.lanes.iter().flatten().min().copied().unwrap_or(0);
+            let in_outage = promotion
+                .is_some_and(|p| first > p.writes_stop_at && first <= p.writes_resume_after);
+            if self.options.interrupted.load(Ordering::Relaxed) && !in_outage {
                 return Err(self.interrupted());
             }
             let lanes: Vec<Vec<(usize, &Action)>> = stage

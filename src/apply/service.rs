@@ -83,7 +83,14 @@ pub fn control(
             let command = RemoteCommand::new("pg_ctlcluster")
                 .args([major.as_str(), cluster.as_str(), action.word()])
                 .timeout(timeout);
-            transport.exec_as_postgres(command)?
+            // As root, pg_ctlcluster hands over to systemctl where systemd
+            // runs the cluster (postgresql@<major>-<name>), so the unit stays
+            // in charge; as another user it runs pg_ctl as the cluster's owner.
+            if transport.login_user() == "root" {
+                transport.exec(&command)?
+            } else {
+                transport.exec_as_postgres(command)?
+            }
         }
         ServiceControl::Systemd { unit } => {
             let command = RemoteCommand::new("systemctl")

@@ -248,10 +248,18 @@ postgres = { config_dir = "/etc/postgresql/18/app" }
 [nodes.b]
 host = "10.0.0.12"
 postgres = { config_dir = "/srv/pg/etc", data_dir = "/srv/pg/data" }
+[nodes.c]
+host = "10.0.0.13"
+postgres = { config_dir = "/srv/pg/etc", data_dir = "/var/lib/postgresql/16/main" }
 "#;
         let cluster = parse(Path::new("t.toml"), text.to_owned()).unwrap();
-        let [a, b] = &cluster.nodes[..] else { panic!() };
+        let [a, b, c] = &cluster.nodes[..] else {
+            panic!()
+        };
         assert_eq!(a.postgres.data_dir, "/var/lib/postgresql/18/app");
+        // A Debian data dir gives its major to the binaries, whatever the config dir.
+        assert_eq!(c.postgres.bin_dir, "/usr/lib/postgresql/16/bin");
+        assert_eq!(c.postgres.service, ServiceControl::PgCtl);
         assert_eq!(a.postgres.bin_dir, "/usr/lib/postgresql/18/bin");
         assert_eq!(
             a.postgres.service,

@@ -893,7 +893,12 @@ impl Checker<'_> {
             "postgres.config_dir",
             &in_debian(DEBIAN_CONFIG_ROOT, DEFAULT_CONFIG_DIR),
         );
-        let default_bin_dir = match &debian {
+        // The major of whichever dir is Debian's (a config dir of one's own
+        // beside /var/lib/postgresql/16/main still means 16).
+        let major = debian.clone().or_else(|| {
+            written_data_dir.and_then(|data_dir| debian_cluster(data_dir, DEBIAN_DATA_ROOT))
+        });
+        let default_bin_dir = match &major {
             Some((major, _)) => format!("/usr/lib/postgresql/{major}/bin"),
             None => DEFAULT_BIN_DIR.to_owned(),
         };
@@ -1535,9 +1540,6 @@ fn setting_is_off(value: &SettingValue) -> bool {
     }
 }
 
-/// Every label a number (decimal, or 0x and hex digits): no DNS name, but
-/// what inet_aton, and so getaddrinfo, libpq and pg_hba.conf, may read as
-/// an IPv4 address written another way ("10.1", "010.0.0.1", "0x0a.0.0.1").
 /// `<root>/<major>/<cluster>` as pg_createcluster lays it out: (major, cluster).
 fn debian_cluster(path: &str, root: &str) -> Option<(String, String)> {
     let rest = path
@@ -1561,6 +1563,9 @@ fn is_os_user_name(name: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
 }
 
+/// Every label a number (decimal, or 0x and hex digits): no DNS name, but
+/// what inet_aton, and so getaddrinfo, libpq and pg_hba.conf, may read as
+/// an IPv4 address written another way ("10.1", "010.0.0.1", "0x0a.0.0.1").
 fn is_numeric_name(text: &str) -> bool {
     text.split('.').all(|label| {
         let digits = label

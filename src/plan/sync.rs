@@ -173,7 +173,12 @@ impl Planner<'_> {
             let copies_by_name = by_name(copies);
             for source in sources {
                 let name = name_of(&source.path);
-                if let Some(why) = differs(source, copies_by_name.get(name), entry) {
+                // The content is what the application needs to start; an
+                // owner alone is repaired by the next apply, not a reason to
+                // refuse the promotion.
+                let why = differs(source, copies_by_name.get(name), entry)
+                    .filter(|why| !why.starts_with("owner "));
+                if let Some(why) = why {
                     self.refuse(FindingCode::TargetLacksSyncedFile,
                         Some(target),
                         format!(

@@ -145,6 +145,9 @@ fn clusters_made_by_pg_createcluster_get_debians_defaults() {
             hosts.addr(1)
         ));
     }
+    // c logs in as root: pg_ctlcluster then runs as root (and would hand
+    // over to systemctl where systemd runs the cluster).
+    toml.push_str("ssh      = { user = \"root\" }\n");
     let file = hosts.dir.join("debian.toml");
     std::fs::write(&file, &toml).unwrap();
 

@@ -239,4 +239,21 @@ fn a_copy_belongs_to_the_owner_and_only_root_hands_it_over() {
         (owner(1), owner(2)),
         ("daemon".to_owned(), "postgres".to_owned())
     );
+
+    // An owner the mirror does not have: the copy fails naming it, and
+    // neither the copy nor a temporary file is left.
+    std::fs::write(
+        hosts.cluster_file(),
+        format!("{as_root}owner = \"nosuchuser\"\n"),
+    )
+    .unwrap();
+    let failed = mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 1);
+    let said = format!("{}{}", failed.stdout, failed.stderr);
+    assert!(
+        said.contains("cannot give the copy to nosuchuser")
+            && said.contains("does that user exist"),
+        "{said}"
+    );
+    assert_eq!(owner(2), "postgres");
+    assert!(!node_dir(&hosts, 2, "app/owned.conf.mirrorset-copy").exists());
 }
