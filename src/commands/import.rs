@@ -78,6 +78,7 @@ fn probe_node(name: &str, ssh_host: &str, login: &Login, os_user: &str) -> miett
             user: login.user.clone(),
             key: None,
             known_hosts: None,
+            config: None,
         },
         postgres: PostgresLayout {
             data_dir: String::new(),

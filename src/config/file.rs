@@ -218,6 +218,8 @@ pub struct SshSection {
     pub key: Option<Spanned<String>>,
     /// The local known_hosts file host keys are checked against (then `/etc/ssh/ssh_known_hosts`). Default: ssh_config's UserKnownHostsFile, else `~/.ssh/known_hosts`.
     pub known_hosts: Option<Spanned<String>>,
+    /// A local ssh_config file read instead of `~/.ssh/config` and `/etc/ssh/ssh_config`, as `ssh -F` reads it (`~` allowed). Default: those two.
+    pub config: Option<Spanned<String>>,
 }
 
 /// Where PostgreSQL lives on a node and how it is run. Paths are on the node and absolute.

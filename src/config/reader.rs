@@ -377,7 +377,8 @@ section!(SshSection {
     user: optional,
     port: optional,
     key: optional,
-    known_hosts: optional
+    known_hosts: optional,
+    config: optional
 });
 section!(PostgresSection {
     data_dir: optional,

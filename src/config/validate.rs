@@ -849,6 +849,7 @@ impl Checker<'_> {
         let user = self.non_empty(pick(|s| s.user.as_ref()), "ssh.user");
         let key = self.non_empty(pick(|s| s.key.as_ref()), "ssh.key");
         let known_hosts = self.non_empty(pick(|s| s.known_hosts.as_ref()), "ssh.known_hosts");
+        let config = self.non_empty(pick(|s| s.config.as_ref()), "ssh.config");
         let port = match port {
             Some(port) => Some(self.port(Some(port), 0)?),
             None => None,
@@ -859,6 +860,7 @@ impl Checker<'_> {
             user: user?,
             key: key?.map(|key| self.local_path(&key)),
             known_hosts: known_hosts?.map(|file| self.local_path(&file)),
+            config: config?.map(|file| self.local_path(&file)),
         })
     }
 

@@ -50,6 +50,8 @@ pub struct SshTarget {
     /// default keys and the ssh-agent.
     pub key: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,
+    /// The ssh_config file read instead of the user's and the machine's (`ssh -F`).
+    pub config: Option<PathBuf>,
 }
 
 /// Where PostgreSQL lives on the node and how it is run. All paths are on the node.

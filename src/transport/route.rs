@@ -57,16 +57,20 @@ impl Route {
     pub fn for_node(target: &SshTarget, access: &AccessOptions) -> Result<Self, String> {
         // From the password database, as ssh takes it: $USER may be unset (cron, services).
         let local = super::current_user();
-        let options = HostOptions::read(Connection {
-            host: &target.host,
-            user: target.user.as_deref(),
-            local_user: &local,
-        });
+        let file = target.config.as_deref();
+        let options = HostOptions::read(
+            Connection {
+                host: &target.host,
+                user: target.user.as_deref(),
+                local_user: &local,
+            },
+            file,
+        );
         let home = home();
         let node = resolve_target(target, &options, access, &home, &local);
         let mut jumps = Vec::new();
         for spec in jump_specs(&options)? {
-            add_jump(&spec, access, &home, &local, &mut jumps)?;
+            add_jump(&spec, access, &home, &local, file, &mut jumps)?;
         }
         Ok(Self {
             jumps,
@@ -82,6 +86,7 @@ fn add_jump(
     access: &AccessOptions,
     home: &Path,
     local: &str,
+    file: Option<&Path>,
     jumps: &mut Vec<Hop>,
 ) -> Result<(), String> {
     if jumps.len() >= MAX_JUMPS {
@@ -89,13 +94,16 @@ fn add_jump(
             "ProxyJump names more than {MAX_JUMPS} hosts on the way (a loop?)"
         ));
     }
-    let options = HostOptions::read(Connection {
-        host: &spec.host,
-        user: spec.user.as_deref(),
-        local_user: local,
-    });
+    let options = HostOptions::read(
+        Connection {
+            host: &spec.host,
+            user: spec.user.as_deref(),
+            local_user: local,
+        },
+        file,
+    );
     for before in jump_specs(&options)? {
-        add_jump(&before, access, home, local, jumps)?;
+        add_jump(&before, access, home, local, file, jumps)?;
     }
     jumps.push(resolve_jump(spec, &options, access, home, local));
     Ok(())
@@ -417,6 +425,7 @@ mod tests {
             user: None,
             key: None,
             known_hosts: None,
+            config: None,
         }
     }
 
@@ -480,6 +489,7 @@ mod tests {
             user: Some("postgres".into()),
             key: Some("/keys/db".into()),
             known_hosts: Some("/keys/known_hosts".into()),
+            config: None,
         };
         let access = AccessOptions {
             connect_timeout: Some(Duration::from_secs(30)),

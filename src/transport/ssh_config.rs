@@ -57,11 +57,21 @@ pub struct HostOptions {
 }
 
 impl HostOptions {
-    /// Reads `~/.ssh/config` (from `$HOME`) then `/etc/ssh/ssh_config`, as
-    /// ssh does without `-F`. A file that is missing or unreadable is
+    /// Reads `file` alone when given, as `ssh -F file` does (relative
+    /// Includes from ~/.ssh); else `~/.ssh/config` (from `$HOME`) then
+    /// `/etc/ssh/ssh_config`. A file that is missing or unreadable is
     /// skipped: ssh_config only refines what the cluster file says.
-    pub fn read(connection: Connection<'_>) -> Self {
+    pub fn read(connection: Connection<'_>, file: Option<&Path>) -> Self {
         let mut sources = Vec::new();
+        if let Some(file) = file {
+            let include_base = std::env::var_os("HOME")
+                .map(|home| Path::new(&home).join(".ssh"))
+                .unwrap_or_default();
+            if let Ok(text) = std::fs::read_to_string(file) {
+                sources.push(Source { text, include_base });
+            }
+            return Self::evaluate(connection, &sources, &mut read_includes);
+        }
         if let Some(home) = std::env::var_os("HOME") {
             let base = Path::new(&home).join(".ssh");
             if let Ok(text) = std::fs::read_to_string(base.join("config")) {

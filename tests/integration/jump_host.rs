@@ -111,6 +111,23 @@ fn check_plan_and_apply_reach_nodes_only_through_a_jump_host() {
         );
     }
 
+    // ssh.config names the file to read instead, as ssh -F: with the
+    // user's own config empty, the nodes are still reached through the jump.
+    let own = hosts.dir.join("ssh_config");
+    std::fs::rename(Path::new(&home).join(".ssh/config"), &own).unwrap();
+    std::fs::write(Path::new(&home).join(".ssh/config"), "").unwrap();
+    run(&home, &file, &["check", "FILE"], 1);
+    let named = cluster_file(&hosts).replacen(
+        "[defaults.postgres]",
+        &format!(
+            "[defaults.ssh]\nconfig = \"{}\"\n\n[defaults.postgres]",
+            own.display()
+        ),
+        1,
+    );
+    std::fs::write(&file, named).unwrap();
+    run(&home, &file, &["check", "FILE"], 0);
+
     // A changed host key on the inner hop is refused, naming the node.
     hosts.ctl("rekey", 2);
     let refused = run(&home, &file, &["check", "FILE"], 1);
