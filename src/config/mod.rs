@@ -191,9 +191,8 @@ state = "absent"
         assert_eq!(db3.state, NodeState::Absent);
     }
 
-    #[test]
-    fn clusters_side_by_side_on_one_machine_keep_their_files_apart_by_default() {
-        let text = r#"
+    /// A cluster file's head, for the nodes of the Debian layout tests.
+    const DEBIAN_HEAD: &str = r#"
 [cluster]
 name = "debian"
 primary = "a"
@@ -201,6 +200,12 @@ primary = "a"
 user = "replicator"
 passphrase = { env = "X" }
 max_slot_wal_keep_size = "1GB"
+"#;
+
+    #[test]
+    fn clusters_side_by_side_on_one_machine_keep_their_files_apart_by_default() {
+        let text = DEBIAN_HEAD.to_owned()
+            + r#"
 [nodes.a]
 host = "10.0.0.11"
 postgres = { port = 5432, data_dir = "/var/lib/postgresql/15/a" }
@@ -208,7 +213,7 @@ postgres = { port = 5432, data_dir = "/var/lib/postgresql/15/a" }
 host = "10.0.0.11"
 postgres = { port = 5433, data_dir = "/var/lib/postgresql/15/b" }
 "#;
-        let cluster = parse(Path::new("t.toml"), text.to_owned()).unwrap();
+        let cluster = parse(Path::new("t.toml"), text).unwrap();
         let [a, b] = &cluster.nodes[..] else { panic!() };
         assert_eq!(a.postgres.state_dir, "/var/lib/postgresql/15/mirrorset-a");
         assert_eq!(
@@ -234,14 +239,8 @@ postgres = { port = 5433, data_dir = "/var/lib/postgresql/15/b" }
 
     #[test]
     fn a_debian_config_dir_gives_its_major_and_cluster_to_the_rest() {
-        let text = r#"
-[cluster]
-name = "debian"
-primary = "a"
-[replication]
-user = "replicator"
-passphrase = { env = "X" }
-max_slot_wal_keep_size = "1GB"
+        let text = DEBIAN_HEAD.to_owned()
+            + r#"
 [nodes.a]
 host = "10.0.0.11"
 postgres = { config_dir = "/etc/postgresql/18/app" }
@@ -252,7 +251,7 @@ postgres = { config_dir = "/srv/pg/etc", data_dir = "/srv/pg/data" }
 host = "10.0.0.13"
 postgres = { config_dir = "/srv/pg/etc", data_dir = "/var/lib/postgresql/16/main" }
 "#;
-        let cluster = parse(Path::new("t.toml"), text.to_owned()).unwrap();
+        let cluster = parse(Path::new("t.toml"), text).unwrap();
         let [a, b, c] = &cluster.nodes[..] else {
             panic!()
         };

@@ -17,10 +17,25 @@ pub fn mirrorset(hosts: &TestHosts, args: &[&str], status: i32) -> Output {
 
 /// Runs mirrorset with `passphrase`; "FILE" in `args` is the hosts' cluster file.
 pub fn mirrorset_with(hosts: &TestHosts, passphrase: &str, args: &[&str], status: i32) -> Output {
-    let file = hosts.cluster_file();
-    let mut test = Test::new()
-        .env("MIRRORSET_TEST_PASSPHRASE", passphrase)
-        .status(status);
+    mirrorset_on(
+        &hosts.cluster_file(),
+        &[("MIRRORSET_TEST_PASSPHRASE", passphrase)],
+        args,
+        status,
+    )
+}
+
+/// Runs mirrorset with `env` set; "FILE" in `args` is `file`.
+pub fn mirrorset_on(
+    file: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    status: i32,
+) -> Output {
+    let mut test = Test::new().status(status);
+    for (name, value) in env {
+        test = test.env(name, value);
+    }
     for arg in args {
         test = test.args([if *arg == "FILE" {
             file.to_str().unwrap()

@@ -6,23 +6,13 @@
 
 use std::process::Command;
 
-use crate::hosts::TestHosts;
-use crate::test::{Output, Test};
+use crate::apply::mirrorset_on;
+use crate::hosts::{TestHosts, run};
+use crate::test::Output;
 
 const PASSPHRASE: &str = "debian-test-passphrase";
 const NAMES: [&str; 3] = ["e2e88a", "e2e88b", "e2e88c"];
 const PORTS: [u16; 3] = [5481, 5482, 5483];
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// Drops the test's Debian clusters and what mirrorset left beside them.
 fn drop_clusters() {
@@ -84,17 +74,22 @@ fn assert_listed_as(primary: usize) {
 }
 
 fn mirrorset(file: &std::path::Path, args: &[&str], status: i32) -> Output {
-    let mut test = Test::new()
-        .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
-        .status(status);
-    for arg in args {
-        test = test.args([if *arg == "FILE" {
-            file.to_str().unwrap()
-        } else {
-            arg
-        }]);
-    }
-    test.run()
+    mirrorset_on(
+        file,
+        &[("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)],
+        args,
+        status,
+    )
+}
+
+/// Plan finds nothing to do.
+fn assert_converged(file: &std::path::Path) {
+    let converged = mirrorset(file, &["plan", "FILE", "--detailed-exitcode"], 0);
+    assert!(
+        converged.stdout.contains("No changes"),
+        "{}",
+        converged.stdout
+    );
 }
 
 #[test]
@@ -163,12 +158,7 @@ fn clusters_made_by_pg_createcluster_get_debians_defaults() {
         );
     }
     mirrorset(&file, &["apply", "FILE", "--auto-approve"], 0);
-    let converged = mirrorset(&file, &["plan", "FILE", "--detailed-exitcode"], 0);
-    assert!(
-        converged.stdout.contains("No changes"),
-        "{}",
-        converged.stdout
-    );
+    assert_converged(&file);
     assert_listed_as(0);
     let rows = run(Command::new("runuser").args([
         "-u",
@@ -202,11 +192,6 @@ fn clusters_made_by_pg_createcluster_get_debians_defaults() {
     // A switchover: pg_lsclusters follows it.
     mirrorset(&file, &["promote", "b", "FILE", "--no-plan"], 0);
     mirrorset(&file, &["apply", "FILE", "--auto-approve"], 0);
-    let converged = mirrorset(&file, &["plan", "FILE", "--detailed-exitcode"], 0);
-    assert!(
-        converged.stdout.contains("No changes"),
-        "{}",
-        converged.stdout
-    );
+    assert_converged(&file);
     assert_listed_as(1);
 }

@@ -36,9 +36,8 @@ fn in_recovery(hosts: &TestHosts, host: u8) -> String {
     hosts.psql(host, "SELECT pg_is_in_recovery()")
 }
 
-#[test]
-fn hooks_run_around_a_switchover_and_a_failing_one_stops_it_in_time() {
-    let hosts = TestHosts::up(77, 3);
+/// An empty file the hooks, run as postgres, append to.
+fn empty_log(hosts: &TestHosts) -> std::path::PathBuf {
     let log = hosts.dir.join("hooks.log");
     std::fs::write(&log, "").unwrap();
     let status = std::process::Command::new("chown")
@@ -47,6 +46,13 @@ fn hooks_run_around_a_switchover_and_a_failing_one_stops_it_in_time() {
         .status()
         .unwrap();
     assert!(status.success());
+    log
+}
+
+#[test]
+fn hooks_run_around_a_switchover_and_a_failing_one_stops_it_in_time() {
+    let hosts = TestHosts::up(77, 3);
+    let log = empty_log(&hosts);
     let base = hosts.cluster_toml();
     std::fs::write(
         hosts.cluster_file(),
@@ -136,14 +142,7 @@ fn hooks_run_around_a_switchover_and_a_failing_one_stops_it_in_time() {
 #[test]
 fn hooks_run_around_a_standalone_detachment_and_return() {
     let hosts = TestHosts::up(82, 2);
-    let log = hosts.dir.join("hooks.log");
-    std::fs::write(&log, "").unwrap();
-    let status = std::process::Command::new("chown")
-        .args(["postgres:postgres"])
-        .arg(&log)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let log = empty_log(&hosts);
     let member = with_hooks(&hosts.cluster_toml(), &log, None, "[\"true\"]");
     std::fs::write(hosts.cluster_file(), &member).unwrap();
     mirrorset(&hosts, &["apply", "FILE", "--auto-approve"], 0);

@@ -50,7 +50,8 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn run(command: &mut Command) -> String {
+/// Runs `command`, which must succeed; its standard output.
+pub fn run(command: &mut Command) -> String {
     let output = command.output().expect("the test host scripts run");
     assert!(
         output.status.success(),

@@ -8,21 +8,11 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::apply::wait_replayed;
-use crate::hosts::{Postgres, TestHosts};
-use crate::test::{Output, Test};
+use crate::apply::{mirrorset_on, wait_replayed};
+use crate::hosts::{Postgres, TestHosts, run};
+use crate::test::Output;
 
 const PASSWORD: &str = "mfa-secret-004";
-
-fn run(command: &mut Command) {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// Seed 004's steps on the test hosts: settings and a restart on the
 /// primary, its role, slot and md5 line, pg_basebackup -R onto the mirror.
@@ -108,15 +98,14 @@ fn build_by_hand(hosts: &TestHosts, tls: bool, superuser: bool) {
     );
 }
 
-fn mirrorset(home: &str, args: &[&str], status: i32) -> Output {
-    let mut test = Test::new()
-        .env("HOME", home)
-        .env("SEED004_REPL_PASSPHRASE", PASSWORD)
-        .status(status);
-    for arg in args {
-        test = test.args([arg]);
-    }
-    test.run()
+/// mirrorset with the test's HOME and passphrase; "FILE" is the imported file.
+fn mirrorset(hosts: &TestHosts, home: &str, args: &[&str], status: i32) -> Output {
+    mirrorset_on(
+        &hosts.dir.join("imported.toml"),
+        &[("HOME", home), ("SEED004_REPL_PASSPHRASE", PASSWORD)],
+        args,
+        status,
+    )
 }
 
 #[test]
@@ -157,7 +146,7 @@ fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
     let home = home.to_str().unwrap();
 
     let source = format!("postgres@{}", hosts.addr(1));
-    let imported = mirrorset(home, &["import", &source, "--name", "seed004"], 0);
+    let imported = mirrorset(&hosts, home, &["import", &source, "--name", "seed004"], 0);
     assert!(!imported.stdout.contains(PASSWORD) && !imported.stderr.contains(PASSWORD));
     let user = if superuser {
         "user = \"replicator\""
@@ -192,12 +181,10 @@ fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
         "{}",
         imported.stdout
     );
-    let file = hosts.dir.join("imported.toml");
-    std::fs::write(&file, &imported.stdout).unwrap();
-    let file = file.to_str().unwrap();
-    mirrorset(home, &["validate", file], 0);
+    std::fs::write(hosts.dir.join("imported.toml"), &imported.stdout).unwrap();
+    mirrorset(&hosts, home, &["validate", "FILE"], 0);
 
-    let plan = mirrorset(home, &["plan", file, "--json"], 0);
+    let plan = mirrorset(&hosts, home, &["plan", "FILE", "--json"], 0);
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     let kinds: Vec<String> = plan["actions"]
         .as_array()
@@ -234,7 +221,7 @@ fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
             acknowledged
         });
         std::thread::sleep(std::time::Duration::from_millis(300));
-        mirrorset(home, &["apply", file, "--auto-approve"], 0);
+        mirrorset(&hosts, home, &["apply", "FILE", "--auto-approve"], 0);
         std::thread::sleep(std::time::Duration::from_millis(300));
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap()
@@ -244,7 +231,7 @@ fn imported_and_taken_over_on(postgres: Postgres, net: u8) {
     assert_eq!(hosts.psql(1, "SELECT count(*) FROM writes"), acknowledged);
     wait_replayed(&hosts, 2, "SELECT count(*) FROM writes", &acknowledged);
 
-    let converged = mirrorset(home, &["plan", file, "--detailed-exitcode"], 0);
+    let converged = mirrorset(&hosts, home, &["plan", "FILE", "--detailed-exitcode"], 0);
     assert!(
         converged.stdout.contains("No changes"),
         "{}",

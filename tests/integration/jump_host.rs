@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use crate::apply::mirrorset_on;
 use crate::hosts::TestHosts;
-use crate::test::{Output, Test, flatten};
+use crate::test::{Output, flatten};
 
 const PASSPHRASE: &str = "jump-test-passphrase";
 
@@ -49,18 +50,12 @@ fn cluster_file(hosts: &TestHosts) -> String {
 }
 
 fn run(home: &str, file: &Path, args: &[&str], status: i32) -> Output {
-    let mut test = Test::new()
-        .env("HOME", home)
-        .env("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)
-        .status(status);
-    for arg in args {
-        test = test.args([if *arg == "FILE" {
-            file.to_str().unwrap()
-        } else {
-            arg
-        }]);
-    }
-    test.run()
+    mirrorset_on(
+        file,
+        &[("HOME", home), ("MIRRORSET_TEST_PASSPHRASE", PASSPHRASE)],
+        args,
+        status,
+    )
 }
 
 #[test]
