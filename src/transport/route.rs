@@ -186,6 +186,19 @@ fn parse_jump(text: &str) -> Result<JumpSpec, String> {
     })
 }
 
+/// What is named for a hop before ssh_config is read: the cluster file's
+/// `ssh` values for the node, `[user@]host[:port]` for a jump host.
+struct Named<'a> {
+    host: &'a str,
+    user: Option<&'a str>,
+    port: Option<u16>,
+    key: Option<&'a Path>,
+    known_hosts: Option<&'a Path>,
+    /// The user when neither names one: mirrorset's for a node, the local
+    /// user's for a jump host (as ssh's).
+    default_user: &'a str,
+}
+
 /// The node: the cluster file's values, then ssh_config's, then mirrorset's defaults.
 pub fn resolve_target(
     target: &SshTarget,
@@ -194,45 +207,15 @@ pub fn resolve_target(
     home: &Path,
     local_user: &str,
 ) -> Hop {
-    let user = target
-        .user
-        .clone()
-        .or_else(|| first(options, "User"))
-        .unwrap_or_else(|| DEFAULT_USER.to_owned());
-    let port = target
-        .port
-        .or_else(|| first(options, "Port").and_then(|p| p.parse().ok()))
-        .unwrap_or(DEFAULT_PORT);
-    let host_name = host_name(&target.host, options);
-    let tokens = Tokens {
-        home,
-        alias: &target.host,
-        host_name: &host_name,
-        port,
-        user: &user,
-        local_user,
+    let named = Named {
+        host: &target.host,
+        user: target.user.as_deref(),
+        port: target.port,
+        key: target.key.as_deref(),
+        known_hosts: target.known_hosts.as_deref(),
+        default_user: DEFAULT_USER,
     };
-    let identity_files = match &target.key {
-        Some(key) => vec![key.clone()],
-        None => identity_files(options, &tokens),
-    };
-    let known_hosts = match &target.known_hosts {
-        Some(file) => vec![file.clone()],
-        None => known_hosts_files(options, &tokens),
-    };
-    Hop {
-        alias: target.host.clone(),
-        host_name,
-        port,
-        user,
-        identity_files,
-        identities_only: flag(options, "IdentitiesOnly"),
-        key_named: target.key.is_some(),
-        known_hosts,
-        accept_new: accept_new(options, access),
-        hash_known_hosts: options.hash_known_hosts(),
-        connect_timeout: connect_timeout(options, access),
-    }
+    resolve(&named, options, access, home, local_user)
 }
 
 /// A jump host: as ssh would reach it, from ssh_config alone (the cluster
@@ -244,35 +227,60 @@ pub fn resolve_jump(
     home: &Path,
     local_user: &str,
 ) -> Hop {
-    let user = spec
+    let named = Named {
+        host: &spec.host,
+        user: spec.user.as_deref(),
+        port: spec.port,
+        key: None,
+        known_hosts: None,
+        default_user: local_user,
+    };
+    resolve(&named, options, access, home, local_user)
+}
+
+/// One hop: what is named wins, then ssh_config, then the defaults.
+fn resolve(
+    named: &Named,
+    options: &HostOptions,
+    access: &AccessOptions,
+    home: &Path,
+    local_user: &str,
+) -> Hop {
+    let user = named
         .user
-        .clone()
+        .map(str::to_owned)
         .or_else(|| first(options, "User"))
-        .unwrap_or_else(|| local_user.to_owned());
-    let port = spec
+        .unwrap_or_else(|| named.default_user.to_owned());
+    let port = named
         .port
         .or_else(|| first(options, "Port").and_then(|p| p.parse().ok()))
         .unwrap_or(DEFAULT_PORT);
-    let host_name = host_name(&spec.host, options);
+    let host_name = host_name(named.host, options);
     let tokens = Tokens {
         home,
-        alias: &spec.host,
+        alias: named.host,
         host_name: &host_name,
         port,
         user: &user,
         local_user,
     };
-    let identity_files = identity_files(options, &tokens);
-    let known_hosts = known_hosts_files(options, &tokens);
+    let identity_files = match named.key {
+        Some(key) => vec![key.to_path_buf()],
+        None => identity_files(options, &tokens),
+    };
+    let known_hosts = match named.known_hosts {
+        Some(file) => vec![file.to_path_buf()],
+        None => known_hosts_files(options, &tokens),
+    };
     Hop {
-        alias: spec.host.clone(),
+        alias: named.host.to_owned(),
         host_name,
         port,
-        identity_files,
-        known_hosts,
         user,
+        identity_files,
         identities_only: flag(options, "IdentitiesOnly"),
-        key_named: false,
+        key_named: named.key.is_some(),
+        known_hosts,
         accept_new: accept_new(options, access),
         hash_known_hosts: options.hash_known_hosts(),
         connect_timeout: connect_timeout(options, access),

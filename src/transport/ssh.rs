@@ -164,12 +164,7 @@ fn log_in(node: &NodeName, hop: &Hop, via: Option<&(Login, String)>) -> Result<L
             socket
         }
     };
-    session.set_timeout(
-        hop.connect_timeout
-            .as_millis()
-            .try_into()
-            .unwrap_or(u32::MAX),
-    );
+    session.set_timeout(timeout_millis(hop.connect_timeout));
     let host_keys = HostKeyCheck::read(
         node,
         &hop.host_name,
@@ -235,12 +230,8 @@ fn forward(
     };
     // The jump host may wait long on a target that drops packets: the
     // hop's ConnectTimeout bounds it, as in ssh.
-    jump.session.set_timeout(
-        hop.connect_timeout
-            .as_millis()
-            .try_into()
-            .unwrap_or(u32::MAX),
-    );
+    jump.session
+        .set_timeout(timeout_millis(hop.connect_timeout));
     let channel = jump
         .session
         .channel_direct_tcpip(&hop.host_name, hop.port, None)
@@ -366,6 +357,11 @@ fn agent_login(
         }
     }
     Ok(false)
+}
+
+/// A timeout as libssh2 takes it: milliseconds, where 0 means none.
+fn timeout_millis(timeout: Duration) -> u32 {
+    timeout.as_millis().try_into().unwrap_or(u32::MAX)
 }
 
 /// poll(2) on a few descriptors; returns when any is ready or the timeout passes.
