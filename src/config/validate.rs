@@ -19,11 +19,11 @@ use crate::model::{
     RoleFileEdit, RoleName, ServiceControl, SettingValue, Settings, Size, SlotName, SshTarget,
     SyncEntry,
 };
-use crate::model::{GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind};
+use crate::model::{
+    DebianCluster, GucDuration, UnitKind, is_setting_name, managed_by_mirrorset, unit_kind,
+};
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/postgresql/15/main";
-const DEBIAN_CONFIG_ROOT: &str = "/etc/postgresql";
-const DEBIAN_DATA_ROOT: &str = "/var/lib/postgresql";
 const DEFAULT_CONFIG_DIR: &str = "/etc/postgresql/15/main";
 const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 const DEFAULT_POSTGRES_PORT: u16 = 5432;
@@ -877,43 +877,41 @@ impl Checker<'_> {
         let written_config_dir = pick(|p| p.config_dir.as_ref());
         let written_data_dir = pick(|p| p.data_dir.as_ref());
         let debian = match (written_config_dir, written_data_dir) {
-            (Some(config_dir), _) => debian_cluster(config_dir, DEBIAN_CONFIG_ROOT),
-            (None, Some(data_dir)) => debian_cluster(data_dir, DEBIAN_DATA_ROOT),
-            (None, None) => Some(("15".to_owned(), "main".to_owned())),
-        };
-        let in_debian = |root: &str, fallback: &str| match &debian {
-            Some((major, cluster)) => format!("{root}/{major}/{cluster}"),
-            None => fallback.to_owned(),
+            (Some(config_dir), _) => DebianCluster::from_config_dir(config_dir),
+            (None, Some(data_dir)) => DebianCluster::from_data_dir(data_dir),
+            (None, None) => DebianCluster::from_config_dir(DEFAULT_CONFIG_DIR),
         };
         let data_dir = self.remote_path(
             written_data_dir,
             "postgres.data_dir",
-            &in_debian(DEBIAN_DATA_ROOT, DEFAULT_DATA_DIR),
+            &debian
+                .as_ref()
+                .map_or(DEFAULT_DATA_DIR.to_owned(), DebianCluster::data_dir),
         );
         let config_dir = self.remote_path(
             written_config_dir,
             "postgres.config_dir",
-            &in_debian(DEBIAN_CONFIG_ROOT, DEFAULT_CONFIG_DIR),
+            &debian
+                .as_ref()
+                .map_or(DEFAULT_CONFIG_DIR.to_owned(), DebianCluster::config_dir),
         );
         // The major of whichever dir is Debian's (a config dir of one's own
         // beside /var/lib/postgresql/16/main still means 16).
         let major = debian.clone().or_else(|| {
-            written_data_dir.and_then(|data_dir| debian_cluster(data_dir, DEBIAN_DATA_ROOT))
+            written_data_dir.and_then(|data_dir| DebianCluster::from_data_dir(data_dir))
         });
-        let default_bin_dir = match &major {
-            Some((major, _)) => format!("/usr/lib/postgresql/{major}/bin"),
-            None => DEFAULT_BIN_DIR.to_owned(),
-        };
+        let default_bin_dir = major
+            .as_ref()
+            .map_or(DEFAULT_BIN_DIR.to_owned(), DebianCluster::bin_dir);
         let bin_dir = self.remote_path(
             pick(|p| p.bin_dir.as_ref()),
             "postgres.bin_dir",
             &default_bin_dir,
         );
         // pg_ctlcluster when the config dir is the Debian cluster's own.
-        let pg_ctlcluster = debian.clone().filter(|(major, cluster)| {
-            config_dir.as_deref()
-                == Some(format!("{DEBIAN_CONFIG_ROOT}/{major}/{cluster}").as_str())
-        });
+        let pg_ctlcluster = debian
+            .clone()
+            .filter(|cluster| config_dir.as_deref() == Some(cluster.config_dir().as_str()));
         let socket_dir_named = pick(|p| p.socket_dir.as_ref()).is_some();
         let socket_dir = self.remote_path(
             pick(|p| p.socket_dir.as_ref()),
@@ -944,9 +942,7 @@ impl Checker<'_> {
         };
         let default_passfile = in_state_dir("mirrorset.pgpass");
         let default_log_file = match &pg_ctlcluster {
-            Some((major, cluster)) => {
-                format!("/var/log/postgresql/postgresql-{major}-{cluster}.log")
-            }
+            Some(cluster) => cluster.log_file(),
             None => in_state_dir("postgresql.log"),
         };
         let passfile_written = pick(|p| p.passfile.as_ref());
@@ -964,9 +960,13 @@ impl Checker<'_> {
         let service = node
             .and_then(|p| p.service.as_ref())
             .or_else(|| defaults.and_then(|p| p.service.as_ref()));
-        let pg_ctlcluster_service = pg_ctlcluster
-            .clone()
-            .map(|(major, cluster)| ServiceControl::PgCtlCluster { major, cluster });
+        let pg_ctlcluster_service =
+            pg_ctlcluster
+                .clone()
+                .map(|cluster| ServiceControl::PgCtlCluster {
+                    major: cluster.major,
+                    cluster: cluster.name,
+                });
         let service = match service {
             None => Some(pg_ctlcluster_service.unwrap_or(ServiceControl::PgCtl)),
             Some(named) if matches!(&named.value, ServiceSpec::Named(name) if name == "pg_ctlcluster") =>
@@ -1540,21 +1540,6 @@ fn setting_is_off(value: &SettingValue) -> bool {
         ),
         SettingValue::Float(_) => false,
     }
-}
-
-/// `<root>/<major>/<cluster>` as pg_createcluster lays it out: (major, cluster).
-fn debian_cluster(path: &str, root: &str) -> Option<(String, String)> {
-    let rest = path
-        .trim_end_matches('/')
-        .strip_prefix(root)?
-        .strip_prefix('/')?;
-    let (major, cluster) = rest.split_once('/')?;
-    let major_ok = !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit());
-    let cluster_ok = !cluster.is_empty()
-        && cluster
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    (major_ok && cluster_ok).then(|| (major.to_owned(), cluster.to_owned()))
 }
 
 /// A user name as useradd accepts it by default, which chown and stat print back.

@@ -3,6 +3,7 @@
 //! secret, which happens only when a command asks for it).
 
 mod cluster;
+mod debian;
 mod duration;
 mod hooks;
 mod identifier;
@@ -22,6 +23,7 @@ mod sync;
 mod tls;
 
 pub use cluster::Cluster;
+pub use debian::DebianCluster;
 pub use duration::GucDuration;
 pub use hooks::Hooks;
 pub use identifier::{ClusterName, IdentifierError, NodeName, RoleName, SlotName};

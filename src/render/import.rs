@@ -5,6 +5,8 @@
 
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value, value};
 
+use crate::model::DebianCluster;
+
 /// What import found, ready to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Imported {
@@ -49,14 +51,9 @@ pub struct ImportedNode {
 /// Debian's cluster for `config_dir`, when data and bin dirs are its own:
 /// then the config dir alone says it all.
 fn debian_default(node: &ImportedNode) -> bool {
-    let Some(rest) = node.config_dir.strip_prefix("/etc/postgresql/") else {
-        return false;
-    };
-    let Some((major, cluster)) = rest.split_once('/') else {
-        return false;
-    };
-    node.data_dir == format!("/var/lib/postgresql/{major}/{cluster}")
-        && node.bin_dir == format!("/usr/lib/postgresql/{major}/bin")
+    DebianCluster::from_config_dir(&node.config_dir).is_some_and(|cluster| {
+        cluster.data_dir() == node.data_dir && cluster.bin_dir() == node.bin_dir
+    })
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces.
