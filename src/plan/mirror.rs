@@ -31,12 +31,7 @@ impl Planner<'_> {
         // A standalone server taken back changes role: the application's
         // hooks run around its return, as around a switchover. One whose
         // detachment stopped before its promotion is still a mirror.
-        let out_of_recovery = if facts.running {
-            facts.in_recovery == Some(false)
-        } else {
-            !facts.standby_signal
-        };
-        let returning = facts.has_data() && out_of_recovery && facts.detached_by_mirrorset(node);
+        let returning = facts.was_primary() && facts.detached_by_mirrorset(node);
         if returning {
             self.hook(node, Hook::Before, "standalone", "mirror");
         }
